@@ -1,0 +1,97 @@
+"""Pinyin with tone marks, word by word: jieba segmentation + pypinyin's phrase dictionary.
+
+Looking words up as whole phrases is what gets multi-reading characters right
+(银行 yínháng, 重庆 chóngqìng, 长大 zhǎngdà); character by character they would be wrong.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+from pypinyin import Style, pinyin
+
+from app.text import has_cjk, split_words
+
+# A colour per tone, the convention most learner dictionaries use (Pleco-like); neutral is grey.
+TONE_COLOURS = {1: "#e53935", 2: "#f29900", 3: "#43a047", 4: "#1e88e5", 5: "#8a8a8a"}
+
+
+@dataclass(frozen=True)
+class WordPinyin:
+    """One jieba word with one pinyin syllable per hanzi (empty for punctuation / Latin)."""
+
+    hanzi: str
+    syllables: tuple[str, ...]  # with tone marks: ("yín", "háng")
+    tones: tuple[int, ...]  # 1-4, 5 for neutral
+
+    @property
+    def pinyin(self) -> str:
+        return "".join(self.syllables) if self.syllables else self.hanzi
+
+
+def word_pinyin(word: str) -> WordPinyin:
+    if not has_cjk(word):
+        return WordPinyin(word, (), ())
+    marked = [s[0] for s in pinyin(word, style=Style.TONE, errors="ignore")]
+    numbered = [s[0] for s in pinyin(word, style=Style.TONE3, neutral_tone_with_five=True, errors="ignore")]
+    tones = tuple(int(n[-1]) if n and n[-1].isdigit() else 5 for n in numbered)
+    return WordPinyin(word, tuple(marked), tones)
+
+
+def words_with_pinyin(text: str) -> list[WordPinyin]:
+    return [word_pinyin(w) for w in split_words(text)]
+
+
+def pinyin_line(text: str) -> str:
+    """'我在银行工作。' → 'wǒ zài yínháng gōngzuò.' (syllables of a word joined, words spaced)."""
+    return pinyin_of_words(split_words(text))
+
+
+def pinyin_of_words(words: list[str]) -> str:
+    """Pinyin line of already segmented words (the cue's own words, so pinyin matches the hanzi)."""
+    parts: list[str] = []
+    for w in map(word_pinyin, words):
+        if w.syllables:
+            parts.append(w.pinyin)
+        elif w.hanzi.strip():
+            # Punctuation sticks to the previous word, Latin words stand alone.
+            mark = _ascii_punct(w.hanzi)
+            if parts and all(not c.isalnum() for c in w.hanzi):
+                parts[-1] += mark
+            else:
+                parts.append(mark)
+    return " ".join(parts)
+
+
+_PUNCT_MAP = str.maketrans({"，": ",", "。": ".", "？": "?", "！": "!", "：": ":", "；": ";", "、": ",",
+                            "“": '"', "”": '"', "（": "(", "）": ")"})
+
+
+def _ascii_punct(text: str) -> str:
+    return text.translate(_PUNCT_MAP)
+
+
+def tone_numbers(text: str) -> list[int]:
+    """Tone of every hanzi in order (5 = neutral), after the dictionary's phrase readings."""
+    return [t for w in words_with_pinyin(text) for t in w.tones]
+
+
+def tone_html(text: str) -> str:
+    """Hanzi with ruby pinyin, each syllable coloured by tone (for the UI)."""
+    out = []
+    for w in words_with_pinyin(text):
+        if not w.syllables:
+            out.append(html.escape(w.hanzi))
+            continue
+        chars = [c for c in w.hanzi]
+        # pypinyin gives one syllable per hanzi; anything else (e.g. mixed digits) falls back plain.
+        if len(chars) != len(w.syllables):
+            out.append(f"<ruby>{html.escape(w.hanzi)}<rt>{html.escape(w.pinyin)}</rt></ruby>")
+            continue
+        spans = "".join(
+            f'<ruby class="tone{t}" style="color:{TONE_COLOURS[t]}">{html.escape(c)}<rt>{html.escape(s)}</rt></ruby>'
+            for c, s, t in zip(chars, w.syllables, w.tones)
+        )
+        out.append(f'<span class="word">{spans}</span>')
+    return "".join(out)
