@@ -35,7 +35,13 @@ def to_simplified(text: str) -> str:
 
 
 def traditional_only_chars(text: str) -> list[str]:
-    """Characters that t2s would change: what a Simplified-only output must not contain."""
+    """Characters that t2s changes in context: what a Simplified-only output must not contain.
+
+    Context matters: 乾 alone is Traditional for 干, but 乾隆 is written 乾 in Simplified too.
+    """
+    converted = to_simplified(text)
+    if len(converted) == len(text):
+        return [a for a, b in zip(text, converted) if a != b and _CJK_RE.match(a)]
     return [ch for ch in text if _CJK_RE.match(ch) and to_simplified(ch) != ch]
 
 

@@ -1,0 +1,127 @@
+"""Command line: the UI server, and batch transcription of files and links with a tqdm bar."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from app.audio import DEFAULT_MAX_DURATION
+from app.errors import UserError
+from app.subtitles import FORMATS, LINE_KINDS
+from app.translate import ENGLISH_SOURCES
+
+LANGUAGES = {"zh": "Mandarin", "auto": "Detect", "en": "English", "yue": "Cantonese", "ja": "Japanese",
+             "ko": "Korean"}
+
+
+def _csv(allowed):
+    def parse(value: str) -> list[str]:
+        items = [v.strip().lower() for v in value.split(",") if v.strip()]
+        bad = [v for v in items if v not in allowed]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"choose from {','.join(allowed)} (got {value!r})")
+        return items
+    return parse
+
+
+def model_arguments(parser: argparse.ArgumentParser, suppress: bool = False) -> None:
+    """Model options, accepted before or after the command; after it, SUPPRESS keeps a subcommand
+    from overwriting a value given before it with its own default."""
+    group = parser.add_argument_group("model")
+    default = {"default": argparse.SUPPRESS} if suppress else {}
+    group.add_argument("--model", **(default or {"default": None}),
+                       help="CTranslate2 Whisper folder or Hugging Face repo id "
+                            "(default: $ZIMU_MODEL, else the embedded Whisper base)")
+    group.add_argument("--device", **(default or {"default": None}), choices=["cpu", "cuda", "auto"],
+                       help="default: cuda when available, else cpu")
+    group.add_argument("--compute-type", **(default or {"default": None}),
+                       help="CTranslate2 compute type (default: int8 on CPU, float16 on CUDA)")
+    group.add_argument("--max-duration", type=float, **(default or {"default": DEFAULT_MAX_DURATION}),
+                       help=f"refuse media longer than this many seconds (default: {DEFAULT_MAX_DURATION:.0f}, "
+                            "or $ZIMU_MAX_DURATION)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="Mandarin speech → Simplified hanzi + pinyin + English subtitles. "
+                    "Without a command, starts the web UI.",
+    )
+    model_arguments(parser)
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--share", action="store_true", help="also open a public Gradio share link")
+    commands = parser.add_subparsers(dest="command")
+    run = commands.add_parser("transcribe", help="transcribe files or links into subtitle files",
+                              description="Transcribe audio/video files or links (YouTube, Bilibili, direct media).")
+    run.add_argument("inputs", nargs="+", metavar="INPUT", help="audio/video file or http(s) link")
+    run.add_argument("-o", "--output-dir", type=Path, default=Path("."), help="where subtitle files go")
+    run.add_argument("--formats", type=_csv(FORMATS), default=list(FORMATS),
+                     help="comma-separated: srt,vtt,ass,txt (default: all)")
+    run.add_argument("--lines", type=_csv(LINE_KINDS), default=list(LINE_KINDS),
+                     help="lines per cue, comma-separated: hanzi,pinyin,english (default: all three)")
+    run.add_argument("--language", default="zh", help="spoken language code, or 'auto' (default: zh)")
+    run.add_argument("--english", default="google", choices=list(ENGLISH_SOURCES),
+                     help="source of the English line (default: google; whisper and cedict work offline)")
+    run.add_argument("--beam-size", type=int, default=5)
+    run.add_argument("--initial-prompt", default=None,
+                     help="text to bias the recogniser (vocabulary, names); off by default, see app/transcribe.py")
+    run.add_argument("--no-vad", action="store_true", help="turn off Silero voice activity detection")
+    run.add_argument("--cookies", default=None, help="cookies.txt for sites that need a login (YouTube bot checks)")
+    model_arguments(run, suppress=True)
+    return parser
+
+
+def _transcribe_command(args) -> int:
+    from tqdm import tqdm
+
+    from app.jobs import export, run_job, safe_stem
+    from app.model import load_model
+    from app.transcribe import TranscribeOptions
+
+    options = TranscribeOptions(language=None if args.language == "auto" else args.language,
+                                english=args.english, beam_size=args.beam_size, vad=not args.no_vad,
+                                initial_prompt=args.initial_prompt)
+    model = load_model(args.model, None if args.device == "auto" else args.device, args.compute_type)
+    failures = 0
+    for source in args.inputs:
+        with tempfile.TemporaryDirectory(prefix="zimu-") as workdir, \
+                tqdm(total=100, desc=Path(source).name[:30], unit="%", leave=True,
+                     bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
+            def progress(fraction: float, stage: str) -> None:
+                bar.set_postfix_str(stage)
+                bar.n = round(fraction * 100)
+                bar.refresh()
+            try:
+                job = run_job(source, model, options, Path(workdir), args.max_duration, progress, args.cookies)
+                files = export(job.transcript, args.output_dir, safe_stem(job.title), args.formats, args.lines)
+            except UserError as exc:
+                bar.close()
+                print(f"error: {exc}", file=sys.stderr)
+                failures += 1
+                continue
+        for warning in job.transcript.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        rtf = job.transcript.seconds / max(job.transcript.duration, 1e-6)
+        print(f"{source}: {len(job.transcript.cues)} cues, {job.transcript.duration:.1f} s audio, "
+              f"RTF {rtf:.2f} → " + ", ".join(str(p) for p in files.values()))
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "transcribe":
+            return _transcribe_command(args)
+        from app.ui import launch
+
+        launch(args)
+        return 0
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

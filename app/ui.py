@@ -1,0 +1,158 @@
+"""Gradio Blocks UI: Microphone, Upload and Video URL tabs sharing one result panel
+(player, tone-coloured transcript, table, SRT/VTT/ASS/TXT downloads)."""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from app.audio import write_audio
+from app.cli import LANGUAGES
+from app.errors import UserError
+from app.jobs import export, run_job, safe_stem
+from app.model import load_model
+from app.pinyin import TONE_COLOURS, tone_html
+from app.subtitles import FORMATS, LINE_KINDS, Cue
+from app.transcribe import TranscribeOptions, Transcript
+from app.translate import ENGLISH_SOURCES
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+RESULTS_ROOT = Path(tempfile.gettempdir()) / "zimu-results"
+RESULT_TTL = 3600  # seconds a result's files stay downloadable
+BROWSER_AUDIO = {".mp3", ".wav", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".flac", ".webm"}
+TABLE_HEADERS = ["start", "end", "hanzi", "pinyin", "English"]
+
+
+def _new_result_dir() -> Path:
+    """A folder per request; folders older than RESULT_TTL are removed so the disk stays bounded."""
+    RESULTS_ROOT.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in RESULTS_ROOT.iterdir():
+        try:
+            if now - old.stat().st_mtime > RESULT_TTL:
+                shutil.rmtree(old, ignore_errors=True)
+        except FileNotFoundError:
+            pass
+    return Path(tempfile.mkdtemp(prefix="job-", dir=RESULTS_ROOT))
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(seconds, 60)
+    return f"{int(m):02d}:{s:05.2f}"
+
+
+def transcript_html(cues: list[Cue]) -> str:
+    blocks = []
+    for cue in cues:
+        english = f'<span class="english">{html.escape(cue.english)}</span>' if cue.english else ""
+        blocks.append(f'<span class="cue"><span class="cue-time">{_clock(cue.start)}</span>'
+                      f"{tone_html(cue.hanzi)}{english}</span>")
+    return f'<div class="zimu-transcript" lang="zh-Hans">{"".join(blocks)}</div>'
+
+
+def transcript_rows(cues: list[Cue]) -> list[list[str]]:
+    return [[_clock(c.start), _clock(c.end), c.hanzi, c.pinyin, c.english] for c in cues]
+
+
+LEGEND = '<div class="zimu-legend">' + "".join(
+    f'<span style="color:{colour}">{name}</span>'
+    for name, colour in zip(["1st tone ā", "2nd tone á", "3rd tone ǎ", "4th tone à", "neutral a"], TONE_COLOURS.values())
+) + "</div>"
+
+
+def build_ui(model_name: str | None = None, device: str | None = None, compute_type: str | None = None,
+             max_duration: float | None = None) -> gr.Blocks:
+    from app.audio import DEFAULT_MAX_DURATION
+
+    max_duration = max_duration or DEFAULT_MAX_DURATION
+
+    def run(source: str | None, language: str, english: str, lines: list[str], progress=gr.Progress()):
+        if not source:
+            raise gr.Error("Record, upload or paste something first.", print_exception=False)
+        options = TranscribeOptions(language=None if language == "auto" else language, english=english)
+        folder = _new_result_dir()
+        try:
+            model = load_model(model_name, device, compute_type)
+            job = run_job(str(source), model, options, folder, max_duration,
+                          progress=lambda f, stage: progress(f, desc=stage))
+            stem = safe_stem(job.title)
+            files = export(job.transcript, folder, stem, FORMATS, lines or ["hanzi"])
+            player = job.media_path if job.media_path.suffix.lower() in BROWSER_AUDIO else \
+                write_audio(job.audio, folder / f"{stem}.mp3")
+        except UserError as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise gr.Error(str(exc), print_exception=False) from None
+        t = job.transcript
+        status = (f"**{html.escape(job.title)}** · {len(t.cues)} subtitles · {t.duration:.1f} s of audio · "
+                  f"transcribed in {t.seconds:.1f} s · language: {t.language}")
+        status += "".join(f"\n\n⚠️ {html.escape(w)}" for w in t.warnings)
+        return (status, str(player), transcript_html(t.cues), transcript_rows(t.cues),
+                *[str(files[f]) for f in FORMATS], t, str(folder), stem)
+
+    def relines(transcript: Transcript | None, folder: str | None, stem: str | None, lines: list[str]):
+        """Rewrite the files when the learner picks other lines: no second transcription."""
+        if transcript is None or not folder or not Path(folder).is_dir():
+            return [gr.skip()] * len(FORMATS)
+        files = export(transcript, Path(folder), stem, FORMATS, lines or ["hanzi"])
+        return [str(files[f]) for f in FORMATS]
+
+    with gr.Blocks(title="Zimu · Mandarin subtitles for learners") as demo:
+        gr.Markdown("# 字幕 Zimu — Mandarin speech → hanzi, pinyin and English subtitles\n"
+                    "Simplified characters, pinyin with tone marks coloured by tone, an English line, "
+                    "and subtitle files to download (SRT, WebVTT, ASS, TXT).")
+        with gr.Row():
+            language = gr.Dropdown(choices=[(v, k) for k, v in LANGUAGES.items()], value="zh",
+                                   label="Spoken language")
+            english = gr.Dropdown(choices=[(v, k) for k, v in ENGLISH_SOURCES.items()],
+                                  value="google", label="English line")
+            lines = gr.CheckboxGroup(choices=[(k.capitalize(), k) for k in LINE_KINDS], value=list(LINE_KINDS),
+                                     label="Subtitle lines")
+        with gr.Tabs():
+            with gr.Tab("Microphone", id="mic"):
+                mic = gr.Audio(sources=["microphone"], type="filepath", label="Record Mandarin speech")
+                mic_button = gr.Button("Transcribe recording", variant="primary")
+            with gr.Tab("Upload", id="upload"):
+                upload = gr.File(label="Audio or video file (anything ffmpeg decodes)", type="filepath",
+                                 file_types=["audio", "video"], elem_id="upload-file")
+                upload_button = gr.Button("Transcribe file", variant="primary", elem_id="upload-go")
+            with gr.Tab("Video URL", id="url"):
+                url = gr.Textbox(label="Video link (YouTube, Bilibili, or a direct media link)",
+                                 placeholder="https://www.bilibili.com/video/BV…", elem_id="url-box")
+                url_button = gr.Button("Download and transcribe", variant="primary", elem_id="url-go")
+        status = gr.Markdown(elem_id="status")
+        player = gr.Audio(label="Audio", interactive=False, type="filepath")
+        gr.HTML(LEGEND)
+        transcript = gr.HTML(elem_id="transcript")
+        table = gr.Dataframe(headers=TABLE_HEADERS, label="Transcript", wrap=True, interactive=False,
+                             elem_id="table")
+        with gr.Row():
+            downloads = [gr.DownloadButton(f"Download {f.upper()}", elem_id=f"download-{f}") for f in FORMATS]
+        state = gr.State(None)
+        folder_state = gr.State(None)
+        stem_state = gr.State(None)
+        gr.Markdown("Model: Whisper (faster-whisper / CTranslate2). Pinyin: jieba + pypinyin. "
+                    "Glosses: CC-CEDICT (CC BY-SA 4.0).")
+
+        outputs = [status, player, transcript, table, *downloads, state, folder_state, stem_state]
+        for button, source in ((mic_button, mic), (upload_button, upload), (url_button, url)):
+            button.click(run, [source, language, english, lines], outputs, concurrency_id="model")
+        url.submit(run, [url, language, english, lines], outputs, concurrency_id="model")
+        lines.change(relines, [state, folder_state, stem_state, lines], downloads)
+    return demo
+
+
+def launch(args) -> None:
+    load_model(args.model, None if args.device == "auto" else args.device, args.compute_type)  # fail fast
+    demo = build_ui(args.model, None if args.device == "auto" else args.device, args.compute_type,
+                    args.max_duration)
+    # One transcription at a time per CPU-bound model; others wait in Gradio's queue.
+    demo.queue(default_concurrency_limit=int(os.environ.get("ZIMU_CONCURRENCY", 1)))
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+                css_paths=[ASSETS / "style.css"], theme=gr.themes.Soft(),
+                allowed_paths=[str(RESULTS_ROOT)])

@@ -1,0 +1,79 @@
+"""Shared fixtures: the zh-synth corpus beside the checkout, the embedded model, a running app."""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("ZIMU_TEST_DATA", ROOT.parent / "shared" / "data" / "zh-synth"))
+
+
+def read_split(split: str) -> list[dict]:
+    with open(DATA / f"{split}.tsv", encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+def clip_path(row: dict) -> Path:
+    return DATA / "clips" / row["path"]
+
+
+@pytest.fixture(scope="session")
+def zh_synth() -> Path:
+    if not (DATA / "test.tsv").is_file():
+        pytest.fail(f"zh-synth corpus not found at {DATA} (set ZIMU_TEST_DATA)")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def model():
+    from app.model import load_model
+
+    return load_model()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url, timeout=2).read(1)
+            return
+        except Exception:
+            time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    """The real app (`python -m app`) on a free loopback port, as a learner starts it."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port)],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_http(url, proc=proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
