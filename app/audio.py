@@ -17,7 +17,7 @@ SAMPLE_RATE = 16000
 DEFAULT_MAX_DURATION = float(os.environ.get("ZIMU_MAX_DURATION", 3 * 3600))
 
 
-def probe_duration(path: str | os.PathLike) -> float | None:
+def probe_duration(path: str | os.PathLike, name: str | None = None) -> float | None:
     """Container duration in seconds without decoding, or None when the container does not say."""
     import av
 
@@ -28,7 +28,7 @@ def probe_duration(path: str | os.PathLike) -> float | None:
             streams = [s for s in container.streams.audio if s.duration and s.time_base]
             return float(streams[0].duration * streams[0].time_base) if streams else None
     except Exception as exc:
-        raise UserError(f"could not read {Path(path).name}: not an audio or video file ffmpeg can decode") from exc
+        raise UserError(f"could not read {name or Path(path).name}: not an audio or video file ffmpeg can decode") from exc
 
 
 def format_duration(seconds: float) -> str:
@@ -45,17 +45,21 @@ def check_duration(seconds: float | None, max_duration: float, name: str) -> Non
         )
 
 
-def load_audio(path: str | os.PathLike, max_duration: float = DEFAULT_MAX_DURATION) -> np.ndarray:
-    """Decode to 16 kHz mono float32, refusing empty, undecodable and over-long media."""
+def load_audio(path: str | os.PathLike, max_duration: float = DEFAULT_MAX_DURATION,
+               name: str | None = None) -> np.ndarray:
+    """Decode to 16 kHz mono float32, refusing empty, undecodable and over-long media.
+
+    `name` is what messages call the file (default: its file name; e.g. "this video" for a download,
+    whose file name is an internal one)."""
     from faster_whisper.audio import decode_audio
 
     path = Path(path)
-    name = path.name
+    name = name or path.name
     if not path.is_file():
         raise UserError(f"{name}: no such file")
     if path.stat().st_size == 0:
         raise UserError(f"{name} is empty (0 bytes)")
-    check_duration(probe_duration(path), max_duration, name)
+    check_duration(probe_duration(path, name), max_duration, name)
     try:
         audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
     except Exception as exc:

@@ -31,12 +31,13 @@ def run_job(source: str, model, options: TranscribeOptions, workdir: Path, max_d
         download = download_audio(source, workdir, max_duration,
                                   progress=(lambda f: progress(f, "Downloading")) if progress else None,
                                   cookies=cookies)
-        media_path, title = download.path, download.title
+        # The download's file name is internal (media.mp4): messages say "this video", as media.py does.
+        media_path, title, name = download.path, download.title, "this video"
     else:
-        media_path, title = Path(source), Path(source).stem
+        media_path, title, name = Path(source), Path(source).stem, None
     if progress:
         progress(0.0, "Decoding")
-    audio = load_audio(media_path, max_duration)
+    audio = load_audio(media_path, max_duration, name)
     transcript = transcribe(audio, model, options, progress)
     return Job(transcript=transcript, audio=audio, title=title, media_path=media_path)
 

@@ -53,6 +53,12 @@ def explain_download_error(exc: Exception, url: str) -> str:
     lower = text.lower()
     if "unsupported url" in lower:
         return f"no video or audio found at {url[:100]} (unsupported link)"
+    # Before the network check: an HTTP error arrives as "Unable to download webpage: HTTP Error 404",
+    # and the server was reached.
+    if "http error 404" in lower or "http error 410" in lower:
+        return f"the video at {url[:100]} is unavailable or was removed"
+    if m := re.search(r"http error (\d{3})", lower):
+        return f"could not download {url[:100]}: the site answered HTTP error {m.group(1)}"
     if any(k in lower for k in ("connection refused", "name or service not known", "failed to resolve",
                                 "timed out", "network is unreachable", "no route to host",
                                 "temporary failure in name resolution", "unable to download webpage")):
