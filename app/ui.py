@@ -16,6 +16,7 @@ from app.audio import write_audio
 from app.cli import LANGUAGES
 from app.errors import UserError
 from app.jobs import export, run_job, safe_stem
+from app.media import check_url
 from app.model import load_model
 from app.pinyin import TONE_COLOURS, tone_html
 from app.subtitles import FORMATS, LINE_KINDS, Cue
@@ -95,6 +96,15 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
         return (status, str(player), transcript_html(t.cues), transcript_rows(t.cues),
                 *[str(files[f]) for f in FORMATS], t, str(folder), stem)
 
+    def run_url(url: str | None, language: str, english: str, lines: list[str], progress=gr.Progress()):
+        """The Video URL tab takes http(s) links only: text that is not one must never be read as a
+        path on the server (run_job treats non-links as local files)."""
+        try:
+            url = check_url(url or "")
+        except UserError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        return run(url, language, english, lines, progress)
+
     def relines(transcript: Transcript | None, folder: str | None, stem: str | None, lines: list[str]):
         """Rewrite the files when the learner picks other lines: no second transcription."""
         if transcript is None or not folder or not Path(folder).is_dir():
@@ -140,9 +150,9 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
                     "Glosses: CC-CEDICT (CC BY-SA 4.0).")
 
         outputs = [status, player, transcript, table, *downloads, state, folder_state, stem_state]
-        for button, source in ((mic_button, mic), (upload_button, upload), (url_button, url)):
-            button.click(run, [source, language, english, lines], outputs, concurrency_id="model")
-        url.submit(run, [url, language, english, lines], outputs, concurrency_id="model")
+        for button, source, fn in ((mic_button, mic, run), (upload_button, upload, run), (url_button, url, run_url)):
+            button.click(fn, [source, language, english, lines], outputs, concurrency_id="model")
+        url.submit(run_url, [url, language, english, lines], outputs, concurrency_id="model")
         lines.change(relines, [state, folder_state, stem_state, lines], downloads)
     return demo
 

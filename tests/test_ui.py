@@ -1,0 +1,142 @@
+"""The running app (`python -m app` on loopback) through gradio_client, as the Upload and Video URL
+buttons call it: bad input gives the one-line message, good input a transcript and subtitle files."""
+
+from __future__ import annotations
+
+import wave
+
+import numpy as np
+import pysubs2
+import pytest
+
+from app.text import cer, has_cjk, traditional_only_chars
+from tests.conftest import clip_path, read_split
+from tests.served_media import closed_port_url, local_site
+
+pytestmark = pytest.mark.slow  # every test here needs the whole app running
+
+FORMATS = ("srt", "vtt", "ass", "txt")
+
+
+@pytest.fixture(scope="module")
+def client(app_url, tmp_path_factory):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False, analytics_enabled=False,
+                  download_files=str(tmp_path_factory.mktemp("client-downloads")))
+
+
+@pytest.fixture(scope="module")
+def endpoints(client) -> dict[str, str]:
+    """api_name of the Upload button (its input is the File) and of the URL button (the Textbox)."""
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    by_input: dict[str, list[str]] = {}
+    for name, spec in api.items():
+        params = spec["parameters"]
+        if [p["parameter_name"] for p in params[1:]] == ["language", "english", "lines"]:
+            by_input.setdefault(params[0]["component"], []).append(name)
+    assert len(by_input.get("File", [])) == 1, api.keys()
+    assert by_input.get("Textbox"), api.keys()  # the URL button, then the Textbox's Enter
+    return {"upload": by_input["File"][0], "url": by_input["Textbox"][0]}
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("bad-uploads")
+    empty = folder / "empty.mp3"
+    empty.write_bytes(b"")
+    random = folder / "random.mp3"  # seeded, without 0xFF: no MPEG frame sync by chance
+    random.write_bytes(np.random.default_rng(1234).integers(0, 255, 40_000, dtype=np.uint8).tobytes())
+    silence = folder / "silence.wav"
+    with wave.open(str(silence), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.zeros(3 * 16000, dtype="<i2").tobytes())
+    return {"empty": empty, "random": random, "silence": silence}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, zh_synth):
+    with local_site(tmp_path_factory.mktemp("site")) as s:
+        yield s
+
+
+def call(client, endpoint: str, source):
+    return client.predict(source, "zh", "none", ["hanzi", "pinyin"], api_name=endpoint)
+
+
+def app_error(client, endpoint: str, source) -> str:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as info:
+        call(client, endpoint, source)
+    message = str(info.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("empty", {"empty.mp3 is empty (0 bytes)"}),
+    ("random", {"could not read random.mp3: not an audio or video file ffmpeg can decode",
+                "could not decode random.mp3: not an audio or video file ffmpeg can decode"}),
+    ("silence", {"no speech found in the audio"}),
+])
+def test_upload_of_a_bad_file_shows_its_message(client, endpoints, bad_files, name, expected):
+    from gradio_client import handle_file
+
+    assert app_error(client, endpoints["upload"], handle_file(str(bad_files[name]))) in expected
+
+
+@pytest.mark.parametrize("kind", ["unreachable", "ftp", "server path", "blank"])
+def test_bad_link_shows_its_message(client, endpoints, kind, bad_files):
+    url = {"unreachable": closed_port_url(), "ftp": "ftp://127.0.0.1/clip.mp4",
+           # A path typed into the link box is not a link: the server must not open its own files.
+           "server path": str(bad_files["silence"]), "blank": "  "}[kind]
+    expected = {
+        "unreachable": f"could not reach {url}: check the link and your connection",
+        "ftp": f"unsupported link {url}: only http:// and https:// links are accepted",
+        "server path": f"unsupported link {url}: only http:// and https:// links are accepted",
+        "blank": "paste a video or audio link first",
+    }[kind]
+    assert app_error(client, endpoints["url"], url) == expected
+
+
+def test_playlist_link_shows_its_message(client, endpoints, site):
+    message = app_error(client, endpoints["url"], site.url("feed.xml"))
+    assert message == "this link is a playlist or channel: paste the link of a single video"
+
+
+def check_result(result, reference: str):
+    status, player, transcript_html, table, *files = result
+    assert "subtitles" in status
+    assert 'lang="zh-Hans"' in transcript_html and "<ruby" in transcript_html
+    hanzi = "".join(row[2] for row in table["data"])
+    assert has_cjk(hanzi) and traditional_only_chars(hanzi) == []
+    assert cer([reference], [hanzi]) < 0.5, (reference, hanzi)
+    # The four subtitle files came back over HTTP into the client's download folder.
+    assert [p.rsplit(".", 1)[1] for p in files] == list(FORMATS)
+    subs = pysubs2.load(files[0], encoding="utf-8")
+    srt_hanzi = "".join(e.plaintext.splitlines()[0] for e in subs)
+    assert normalize(srt_hanzi) == normalize(hanzi)
+    assert any(ch in subs[0].plaintext for ch in "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ")  # pinyin line
+    return player
+
+
+def normalize(text: str) -> str:
+    from app.text import normalize_for_cer
+
+    return normalize_for_cer(text)
+
+
+def test_upload_of_a_good_clip_returns_transcript_and_srt(client, endpoints, zh_synth):
+    from gradio_client import handle_file
+
+    row = next(r for r in read_split("test") if len(r["sentence"]) >= 8)
+    player = check_result(call(client, endpoints["upload"], handle_file(str(clip_path(row)))), row["sentence"])
+    assert player.endswith(".mp3")
+
+
+def test_video_link_returns_transcript_and_playable_audio(client, endpoints, site):
+    player = check_result(call(client, endpoints["url"], site.url("clip.mp4")), site.sentences)
+    assert player.endswith(".mp3")  # the MP4 download is re-encoded for the browser's player
