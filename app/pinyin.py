@@ -95,3 +95,72 @@ def tone_html(text: str) -> str:
         )
         out.append(f'<span class="word">{spans}</span>')
     return "".join(out)
+
+
+@dataclass(frozen=True)
+class Syllable:
+    """One hanzi's reading split the way a learner's mistakes split: initial, final, tone.
+
+    `tone` is the citation tone from the phrase dictionary; `spoken_tone` is what a native speaker
+    says after tone sandhi (3-3 → 2-3, 一 and 不 changes), which is what pitch is compared with.
+    """
+
+    hanzi: str
+    marked: str  # "hǎo"
+    initial: str  # "h"; "" for zero-initial syllables (ài, yī: strict pinyin initials)
+    final: str  # "ao"
+    tone: int
+    spoken_tone: int
+
+
+def syllables(text: str) -> list[Syllable]:
+    """Syllables of every hanzi in `text`, read word by word (jieba) through the phrase dictionary."""
+    from pypinyin import lazy_pinyin
+
+    out: list[Syllable] = []
+    for word in split_words(text):
+        hanzi = [c for c in word if has_cjk(c)]
+        if not hanzi or len(hanzi) != len(word):
+            # Mixed tokens (e.g. "3个") — read the hanzi alone.
+            word = "".join(hanzi)
+            if not word:
+                continue
+        marked = lazy_pinyin(word, style=Style.TONE)
+        numbered = lazy_pinyin(word, style=Style.TONE3, neutral_tone_with_five=True)
+        initials = lazy_pinyin(word, style=Style.INITIALS, strict=True)
+        finals = lazy_pinyin(word, style=Style.FINALS, strict=True)
+        if not (len(word) == len(marked) == len(numbered) == len(initials) == len(finals)):
+            continue
+        for c, m, n, i, f in zip(word, marked, numbered, initials, finals):
+            tone = int(n[-1]) if n[-1].isdigit() else 5
+            out.append(Syllable(c, m, i, f, tone, tone))
+    return _apply_sandhi(out)
+
+
+def _apply_sandhi(sylls: list[Syllable]) -> list[Syllable]:
+    """Tone sandhi over the whole utterance (word boundaries do not stop 3-3 in fluent speech)."""
+    from dataclasses import replace
+
+    tones = [s.tone for s in sylls]
+    spoken = list(tones)
+    for i, s in enumerate(sylls):
+        nxt = tones[i + 1] if i + 1 < len(tones) else None
+        if s.hanzi == "不" and nxt == 4:
+            spoken[i] = 2
+        elif s.hanzi == "一" and nxt is not None and s.tone == 1:
+            prev = sylls[i - 1].hanzi if i else ""
+            if not (prev and (prev in "第十" or prev.isdigit())):  # ordinals and numbers keep yī
+                spoken[i] = 2 if nxt == 4 else 4 if nxt in (1, 2, 3) else 1
+    # 3-3 → 2-3: in a run of third tones every one but the last rises.
+    i = 0
+    while i < len(spoken):
+        if spoken[i] == 3:
+            j = i
+            while j + 1 < len(spoken) and spoken[j + 1] == 3:
+                j += 1
+            for k in range(i, j):
+                spoken[k] = 2
+            i = j + 1
+        else:
+            i += 1
+    return [replace(s, spoken_tone=t) for s, t in zip(sylls, spoken)]

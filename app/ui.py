@@ -12,7 +12,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from app.audio import write_audio
+from app.audio import SAMPLE_RATE, load_audio, write_audio
 from app.cli import LANGUAGES
 from app.errors import UserError
 from app.jobs import export, run_job, safe_stem
@@ -22,6 +22,7 @@ from app.pinyin import TONE_COLOURS, tone_html
 from app.subtitles import FORMATS, LINE_KINDS, Cue
 from app.transcribe import TranscribeOptions, Transcript
 from app.translate import ENGLISH_SOURCES
+from app.ui_practice import build_practice_tab
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 RESULTS_ROOT = Path(tempfile.gettempdir()) / "zimu-results"
@@ -93,8 +94,10 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
         status = (f"**{html.escape(job.title)}** · {len(t.cues)} subtitles · {t.duration:.1f} s of audio · "
                   f"transcribed in {t.seconds:.1f} s · language: {t.language}")
         status += "".join(f"\n\n⚠️ {html.escape(w)}" for w in t.warnings)
+        lines_menu = gr.Dropdown(choices=[(f"{_clock(c.start)}  {c.hanzi}", i) for i, c in enumerate(t.cues)],
+                                 value=0)
         return (status, str(player), transcript_html(t.cues), transcript_rows(t.cues),
-                *[str(files[f]) for f in FORMATS], t, str(folder), stem)
+                *[str(files[f]) for f in FORMATS], t, str(folder), stem, lines_menu, str(player))
 
     def run_url(url: str | None, language: str, english: str, lines: list[str], progress=gr.Progress()):
         """The Video URL tab takes http(s) links only: text that is not one must never be read as a
@@ -112,48 +115,76 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
         files = export(transcript, Path(folder), stem, FORMATS, lines or ["hanzi"])
         return [str(files[f]) for f in FORMATS]
 
+    def practise_line(transcript: Transcript | None, folder: str | None, player: str | None, index: int | None):
+        """Shadowing: the chosen subtitle line becomes the Practice target, its audio the reference."""
+        if transcript is None or index is None or not player or not (0 <= int(index) < len(transcript.cues)):
+            raise gr.Error("Transcribe something first, then pick a line.", print_exception=False)
+        cue = transcript.cues[int(index)]
+        audio = load_audio(player)
+        a, b = max(0, int((cue.start - 0.2) * SAMPLE_RATE)), int((cue.end + 0.3) * SAMPLE_RATE)
+        clip = write_audio(audio[a:b], Path(folder) / f"line-{int(index) + 1}.mp3")
+        return gr.Tabs(selected="practice"), cue.hanzi, str(clip)
+
+    def select_row(event: gr.SelectData):
+        return event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+
     with gr.Blocks(title="Zimu · Mandarin subtitles for learners") as demo:
         gr.Markdown("# 字幕 Zimu — Mandarin speech → hanzi, pinyin and English subtitles\n"
                     "Simplified characters, pinyin with tone marks coloured by tone, an English line, "
-                    "and subtitle files to download (SRT, WebVTT, ASS, TXT).")
-        with gr.Row():
-            language = gr.Dropdown(choices=[(v, k) for k, v in LANGUAGES.items()], value="zh",
-                                   label="Spoken language")
-            english = gr.Dropdown(choices=[(v, k) for k, v in ENGLISH_SOURCES.items()],
-                                  value="google", label="English line")
-            lines = gr.CheckboxGroup(choices=[(k.capitalize(), k) for k in LINE_KINDS], value=list(LINE_KINDS),
-                                     label="Subtitle lines")
-        with gr.Tabs():
-            with gr.Tab("Microphone", id="mic"):
-                mic = gr.Audio(sources=["microphone"], type="filepath", label="Record Mandarin speech")
-                mic_button = gr.Button("Transcribe recording", variant="primary")
-            with gr.Tab("Upload", id="upload"):
-                upload = gr.File(label="Audio or video file (anything ffmpeg decodes)", type="filepath",
-                                 file_types=["audio", "video"], elem_id="upload-file")
-                upload_button = gr.Button("Transcribe file", variant="primary", elem_id="upload-go")
-            with gr.Tab("Video URL", id="url"):
-                url = gr.Textbox(label="Video link (YouTube, Bilibili, or a direct media link)",
-                                 placeholder="https://www.bilibili.com/video/BV…", elem_id="url-box")
-                url_button = gr.Button("Download and transcribe", variant="primary", elem_id="url-go")
-        status = gr.Markdown(elem_id="status")
-        player = gr.Audio(label="Audio", interactive=False, type="filepath")
-        gr.HTML(LEGEND)
-        transcript = gr.HTML(elem_id="transcript")
-        table = gr.Dataframe(headers=TABLE_HEADERS, label="Transcript", wrap=True, interactive=False,
-                             elem_id="table")
-        with gr.Row():
-            downloads = [gr.DownloadButton(f"Download {f.upper()}", elem_id=f"download-{f}") for f in FORMATS]
+                    "subtitle files to download (SRT, WebVTT, ASS, TXT), and pronunciation practice.")
+        with gr.Tabs(elem_id="main-tabs") as main_tabs:
+            with gr.Tab("Subtitles", id="subtitles"):
+                with gr.Row():
+                    language = gr.Dropdown(choices=[(v, k) for k, v in LANGUAGES.items()], value="zh",
+                                           label="Spoken language")
+                    english = gr.Dropdown(choices=[(v, k) for k, v in ENGLISH_SOURCES.items()],
+                                          value="google", label="English line")
+                    lines = gr.CheckboxGroup(choices=[(k.capitalize(), k) for k in LINE_KINDS],
+                                             value=list(LINE_KINDS), label="Subtitle lines")
+                with gr.Tabs():
+                    with gr.Tab("Microphone", id="mic"):
+                        mic = gr.Audio(sources=["microphone"], type="filepath", label="Record Mandarin speech")
+                        mic_button = gr.Button("Transcribe recording", variant="primary")
+                    with gr.Tab("Upload", id="upload"):
+                        upload = gr.File(label="Audio or video file (anything ffmpeg decodes)", type="filepath",
+                                         file_types=["audio", "video"], elem_id="upload-file")
+                        upload_button = gr.Button("Transcribe file", variant="primary", elem_id="upload-go")
+                    with gr.Tab("Video URL", id="url"):
+                        url = gr.Textbox(label="Video link (YouTube, Bilibili, or a direct media link)",
+                                         placeholder="https://www.bilibili.com/video/BV…", elem_id="url-box")
+                        url_button = gr.Button("Download and transcribe", variant="primary", elem_id="url-go")
+                status = gr.Markdown(elem_id="status")
+                player = gr.Audio(label="Audio", interactive=False, type="filepath")
+                gr.HTML(LEGEND)
+                transcript = gr.HTML(elem_id="transcript")
+                table = gr.Dataframe(headers=TABLE_HEADERS, label="Transcript (select a row to practise it)",
+                                     wrap=True, interactive=False, elem_id="table")
+                with gr.Row():
+                    downloads = [gr.DownloadButton(f"Download {f.upper()}", elem_id=f"download-{f}")
+                                 for f in FORMATS]
+                with gr.Row():
+                    line_menu = gr.Dropdown(choices=[], label="Practise a line (shadowing)", elem_id="line-menu",
+                                            scale=4)
+                    practise = gr.Button("Practise this line", elem_id="practise-line", scale=1)
+            with gr.Tab("Practice", id="practice"):
+                practice = build_practice_tab(lambda: load_model(model_name, device, compute_type))
+        gr.Markdown("Model: Whisper (faster-whisper / CTranslate2). Pinyin: jieba + pypinyin. "
+                    "Glosses: CC-CEDICT (CC BY-SA 4.0).")
         state = gr.State(None)
         folder_state = gr.State(None)
         stem_state = gr.State(None)
-        gr.Markdown("Model: Whisper (faster-whisper / CTranslate2). Pinyin: jieba + pypinyin. "
-                    "Glosses: CC-CEDICT (CC BY-SA 4.0).")
+        player_state = gr.State(None)
 
-        outputs = [status, player, transcript, table, *downloads, state, folder_state, stem_state]
+        outputs = [status, player, transcript, table, *downloads, state, folder_state, stem_state, line_menu,
+                   player_state]
         for button, source, fn in ((mic_button, mic, run), (upload_button, upload, run), (url_button, url, run_url)):
             button.click(fn, [source, language, english, lines], outputs, concurrency_id="model")
         url.submit(run_url, [url, language, english, lines], outputs, concurrency_id="model")
         lines.change(relines, [state, folder_state, stem_state, lines], downloads)
+        shadow_outputs = [main_tabs, practice.target, practice.reference]
+        practise.click(practise_line, [state, folder_state, player_state, line_menu], shadow_outputs)
+        table.select(select_row, None, line_menu).then(
+            practise_line, [state, folder_state, player_state, line_menu], shadow_outputs)
     return demo
 
 

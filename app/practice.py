@@ -1,0 +1,215 @@
+"""Pronunciation practice: the learner says a sentence; each target syllable gets a verdict on its
+initial, final and tone, from what the recogniser heard and from the pitch of the voice itself.
+
+1. The attempt is transcribed with no bias toward the target (no prompt, no hotwords), so mistakes
+   show up as different characters.
+2. Target and recognised text become pinyin syllables (app.pinyin.syllables) and are aligned by
+   edit distance at syllable level: homophones (他/她) count as right, a near miss costs less than
+   a wholly different syllable, so the alignment pairs the syllables a learner meant to say.
+3. Each recognised syllable's time span gives a pitch contour, classified into a tone (app.tones)
+   and compared with the target's tone after sandhi.
+"""
+
+from __future__ import annotations
+
+import html
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from app.pinyin import Syllable, syllables
+from app.text import has_cjk
+
+RIGHT, TONE, INITIAL, FINAL, WRONG, MISSING, EXTRA = "right", "tone", "initial", "final", "wrong", "missing", "extra"
+STATUS_TEXT = {RIGHT: "right", TONE: "wrong tone", INITIAL: "wrong initial", FINAL: "wrong final",
+               WRONG: "wrong syllable", MISSING: "missing", EXTRA: "extra"}
+STATUS_COLOUR = {RIGHT: "#2e7d32", TONE: "#ef6c00", INITIAL: "#c62828", FINAL: "#ad1457",
+                 WRONG: "#b71c1c", MISSING: "#9e9e9e", EXTRA: "#6a1b9a"}
+CREDIT = {RIGHT: 1.0, TONE: 0.5, INITIAL: 0.5, FINAL: 0.5, WRONG: 0.0, MISSING: 0.0}
+EXTRA_PENALTY = 0.5
+SCORE_RULE = ("Score = 100 × (right syllables + ½ × syllables with only the tone, only the initial or only "
+              "the final wrong − ½ × extra syllables) ÷ syllables in the sentence.")
+
+
+def judge(target: Syllable, said: Syllable) -> str:
+    same_initial, same_final, same_tone = (target.initial == said.initial, target.final == said.final,
+                                           target.tone == said.tone)
+    if same_initial and same_final:
+        return RIGHT if same_tone else TONE
+    if not same_tone:
+        return WRONG
+    if same_final:
+        return INITIAL
+    if same_initial:
+        return FINAL
+    return WRONG
+
+
+def _substitution_cost(target: Syllable, said: Syllable) -> float:
+    return {RIGHT: 0.0, TONE: 0.4, INITIAL: 0.5, FINAL: 0.5, WRONG: 1.0}[judge(target, said)]
+
+
+def align(target: list[Syllable], said: list[Syllable]) -> list[tuple[Syllable | None, Syllable | None]]:
+    """Edit-distance alignment at syllable level; pairs (target, said), None on the missing side."""
+    n, m = len(target), len(said)
+    cost = np.zeros((n + 1, m + 1))
+    cost[:, 0] = np.arange(n + 1)
+    cost[0, :] = np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            cost[i, j] = min(cost[i - 1, j] + 1, cost[i, j - 1] + 1,
+                             cost[i - 1, j - 1] + _substitution_cost(target[i - 1], said[j - 1]))
+    pairs: list[tuple[Syllable | None, Syllable | None]] = []
+    i, j = n, m
+    while i > 0 or j > 0:
+        if i > 0 and j > 0 and np.isclose(cost[i, j], cost[i - 1, j - 1] + _substitution_cost(target[i - 1], said[j - 1])):
+            pairs.append((target[i - 1], said[j - 1]))
+            i, j = i - 1, j - 1
+        elif i > 0 and np.isclose(cost[i, j], cost[i - 1, j] + 1):
+            pairs.append((target[i - 1], None))
+            i -= 1
+        else:
+            pairs.append((None, said[j - 1]))
+            j -= 1
+    return pairs[::-1]
+
+
+@dataclass
+class SyllableResult:
+    target: Syllable | None
+    said: Syllable | None
+    status: str
+    start: float | None = None  # time span of the said syllable in the recording
+    end: float | None = None
+    heard_tone: int | None = None  # tone classified from pitch
+    contour: np.ndarray | None = None
+
+    @property
+    def pitch_ok(self) -> bool | None:
+        if self.heard_tone is None or self.target is None:
+            return None
+        return self.heard_tone == self.target.spoken_tone
+
+
+@dataclass
+class Assessment:
+    target_text: str
+    said_text: str
+    results: list[SyllableResult]
+    score: int
+    pitch: object | None = None  # app.tones.PitchTrack
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def pitch_tone_accuracy(self) -> float | None:
+        checked = [r.pitch_ok for r in self.results if r.pitch_ok is not None]
+        return sum(checked) / len(checked) if checked else None
+
+
+def score(results: list[SyllableResult]) -> int:
+    targets = [r for r in results if r.target is not None]
+    if not targets:
+        return 0
+    credit = sum(CREDIT[r.status] for r in targets)
+    extras = sum(1 for r in results if r.status == EXTRA)
+    return int(round(100 * max(0.0, credit - EXTRA_PENALTY * extras) / len(targets)))
+
+
+def compare(target_text: str, said_text: str, said_times: list[tuple[float, float]] | None = None) -> list[SyllableResult]:
+    """Align and judge; `said_times` gives each recognised hanzi's (start, end) when known."""
+    target, said = syllables(target_text), syllables(said_text)
+    times = {id(s): t for s, t in zip(said, said_times)} if said_times and len(said_times) == len(said) else {}
+    results = []
+    for t, s in align(target, said):
+        status = MISSING if s is None else EXTRA if t is None else judge(t, s)
+        start, end = times.get(id(s), (None, None)) if s is not None else (None, None)
+        results.append(SyllableResult(t, s, status, start, end))
+    return results
+
+
+def hanzi_times(transcript) -> list[tuple[float, float]]:
+    """(start, end) of every recognised hanzi, each jieba word's span shared evenly by its characters."""
+    spans = []
+    for cue in transcript.cues:
+        for word in cue.words:
+            chars = [c for c in word.text if has_cjk(c)]
+            step = (word.end - word.start) / max(1, len(chars))
+            spans += [(word.start + k * step, word.start + (k + 1) * step) for k in range(len(chars))]
+    return spans
+
+
+def assess(audio: np.ndarray, target_text: str, model) -> Assessment:
+    """Transcribe the attempt (unbiased), align with the target and check tones in the pitch."""
+    from app.tones import classify, pitch_track, refine_spans
+    from app.transcribe import TranscribeOptions, transcribe
+
+    transcript = transcribe(audio, model, TranscribeOptions(language="zh", english="none"))
+    said_text = transcript.text
+    track = pitch_track(audio)
+    results = compare(target_text, said_text, refine_spans(track, hanzi_times(transcript)))
+    for r in results:
+        if r.start is not None:
+            r.heard_tone, r.contour = classify(track, r.start, r.end)
+    return Assessment(target_text, said_text, results, score(results), track)
+
+
+# ---- presentation -------------------------------------------------------------------------------
+
+def feedback_html(assessment: Assessment) -> str:
+    cells = []
+    for r in assessment.results:
+        syl = r.target or r.said
+        colour = STATUS_COLOUR[r.status]
+        said = ""
+        if r.said is not None and r.target is not None and r.status != RIGHT:
+            said = f"<small>heard {html.escape(r.said.hanzi)} {html.escape(r.said.marked)}</small>"
+        pitch = ""
+        if r.heard_tone is not None and r.target is not None:
+            mark = "✓" if r.pitch_ok else "✗"
+            pitch = f"<small title='tone heard in your pitch'>♪{r.heard_tone} {mark}</small>"
+        strike = "text-decoration:line-through;" if r.status == MISSING else ""
+        prefix = "+" if r.status == EXTRA else ""
+        cells.append(
+            f'<span class="syl {r.status}" style="border-color:{colour};{strike}" title="{STATUS_TEXT[r.status]}">'
+            f'<span class="py" style="color:{colour}">{prefix}{html.escape(syl.marked)}</span>'
+            f'<span class="hz">{html.escape(syl.hanzi)}</span>'
+            f'<span class="st" style="color:{colour}">{STATUS_TEXT[r.status]}</span>{said}{pitch}</span>')
+    return f'<div class="zimu-practice">{"".join(cells)}</div>'
+
+
+def pitch_frame(assessment: Assessment):
+    """Long-form table for gr.LinePlot: the learner's pitch per syllable and the expected shapes."""
+    import pandas as pd
+
+    from app.tones import expected_contour
+
+    rows = []
+    track = assessment.pitch
+    if track is None:
+        return pd.DataFrame(columns=["time", "semitones", "series"])
+    for r in assessment.results:
+        if r.start is None or r.target is None:
+            continue
+        inside = (track.times >= r.start) & (track.times <= r.end) & ~np.isnan(track.semitones)
+        rows += [(float(t), float(v), "your pitch") for t, v in zip(track.times[inside], track.semitones[inside])]
+        times, values = expected_contour(track, r.target.spoken_tone, r.start, r.end)
+        rows += [(float(t), float(v), "expected") for t, v in zip(times, values)]
+    return pd.DataFrame(rows, columns=["time", "semitones", "series"])
+
+
+# ---- sentence bank ------------------------------------------------------------------------------
+
+def sentence_bank() -> list[dict]:
+    """HSK sentences from the PyPI package hsk-sentences-audio (CC BY-SA 4.0)."""
+    import hsk_sentences_audio
+
+    return hsk_sentences_audio.load_sentences()
+
+
+def pick_sentence(level: int | None = None, topic: str | None = None, rng: random.Random | None = None) -> dict:
+    pool = [s for s in sentence_bank() if (level is None or s["hsk_level"] == level)
+            and (not topic or s["topic"] == topic)]
+    if not pool:
+        raise ValueError("no sentence for that level and topic")
+    return (rng or random).choice(pool)

@@ -1,0 +1,116 @@
+"""The Practice tab: pick an HSK sentence (or type one, or take a line from a video), record it,
+and see per-syllable feedback, a score, the pitch plot and the history of attempts."""
+
+from __future__ import annotations
+
+import functools
+import html
+import time
+from dataclasses import dataclass
+
+import gradio as gr
+
+from app.audio import load_audio
+from app.errors import UserError
+from app.pinyin import pinyin_line, tone_html
+from app.practice import SCORE_RULE, STATUS_COLOUR, STATUS_TEXT, assess, feedback_html, pick_sentence, pitch_frame, sentence_bank
+from app.text import has_cjk
+from app.translate import cedict_gloss
+from app.text import split_words
+
+MAX_ATTEMPT_SECONDS = 60.0
+CREDIT = ("Sentences: [hsk-sentences-audio](https://pypi.org/project/hsk-sentences-audio/) "
+          "(HSK levels 1–6, CC BY-SA 4.0). Glosses: CC-CEDICT (CC BY-SA 4.0).")
+HISTORY_HEADERS = ["time", "sentence", "score", "tones heard in pitch"]
+
+
+@functools.lru_cache(maxsize=1)
+def _by_text() -> dict[str, dict]:
+    return {s["chinese"]: s for s in sentence_bank()}
+
+
+@functools.lru_cache(maxsize=1)
+def topics() -> list[str]:
+    return sorted({s["topic"] for s in sentence_bank()})
+
+
+def target_html(text: str) -> str:
+    """The sentence to say: tone-coloured hanzi with pinyin, and its English."""
+    text = (text or "").strip()
+    if not has_cjk(text):
+        return ""
+    entry = _by_text().get(text)
+    english = entry["translation"]["en"] if entry else cedict_gloss(split_words(text))
+    level = f" · HSK {entry['hsk_level']} · {entry['topic']}" if entry else ""
+    return (f'<div class="zimu-transcript" lang="zh-Hans"><span class="cue">{tone_html(text)}'
+            f'<span class="english">{html.escape(english)}{html.escape(level)}</span></span></div>')
+
+
+LEGEND = '<div class="zimu-legend">' + "".join(
+    f'<span style="color:{STATUS_COLOUR[k]}">{STATUS_TEXT[k]}</span>' for k in STATUS_TEXT) + "</div>"
+
+
+@dataclass
+class PracticeTab:
+    target: gr.Textbox
+    target_view: gr.HTML
+    reference: gr.Audio
+
+
+def build_practice_tab(get_model) -> PracticeTab:
+    gr.Markdown("Say a sentence and see, syllable by syllable, whether the initial, the final and the tone "
+                "were right — from the words the recogniser heard and from the pitch of your voice. " + CREDIT)
+    with gr.Row():
+        level = gr.Dropdown(choices=[("any level", 0)] + [(f"HSK {n}", n) for n in range(1, 7)], value=1,
+                            label="HSK level")
+        topic = gr.Dropdown(choices=[("any topic", "")] + [(t.replace("_", " "), t) for t in topics()], value="",
+                            label="Topic")
+        new = gr.Button("New sentence", elem_id="practice-new")
+    target = gr.Textbox(label="Sentence to say — pick one above, or type your own", elem_id="practice-target")
+    target_view = gr.HTML(elem_id="practice-target-view")
+    reference = gr.Audio(label="Reference clip (from a video line: listen, then shadow it)", type="filepath",
+                         interactive=False, visible=True, elem_id="practice-reference")
+    attempt = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Your attempt",
+                       elem_id="practice-attempt")
+    check = gr.Button("Check my pronunciation", variant="primary", elem_id="practice-go")
+    score = gr.Markdown(elem_id="practice-score")
+    gr.HTML(LEGEND)
+    feedback = gr.HTML(elem_id="practice-feedback")
+    plot = gr.LinePlot(x="time", y="semitones", color="series", label="Your pitch per syllable vs the expected tone shape",
+                       x_title="seconds", y_title="pitch (semitones re 100 Hz)", height=260)
+    history = gr.Dataframe(headers=HISTORY_HEADERS, label="Your attempts", interactive=False, elem_id="practice-history")
+    history_state = gr.State([])
+
+    def new_sentence(level_value: int, topic_value: str):
+        try:
+            entry = pick_sentence(level_value or None, topic_value or None)
+        except ValueError:
+            raise gr.Error("No sentence for that level and topic: choose another.", print_exception=False) from None
+        return entry["chinese"], target_html(entry["chinese"]), None
+
+    def run_check(text: str, recording: str | None, past: list, progress=gr.Progress()):
+        text = (text or "").strip()
+        if not has_cjk(text):
+            raise gr.Error("Choose or type a Chinese sentence first.", print_exception=False)
+        if not recording:
+            raise gr.Error("Record your attempt first (or upload one).", print_exception=False)
+        try:
+            progress(0.1, desc="Listening")
+            audio = load_audio(recording, MAX_ATTEMPT_SECONDS, name="your recording")
+            result = assess(audio, text, get_model())
+        except UserError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        pitch = result.pitch_tone_accuracy
+        pitch_text = f"{pitch:.0%}" if pitch is not None else "–"
+        summary = (f"## Score {result.score}/100\n{SCORE_RULE}\n\n"
+                   f"**You said:** {html.escape(result.said_text)} — {html.escape(pinyin_line(result.said_text))}\n\n"
+                   f"Tones heard in your pitch matching the expected (after sandhi): {pitch_text} "
+                   "(a guide only: the pitch classifier is right about half the time, see README).")
+        past = past + [[time.strftime("%H:%M:%S"), text, result.score, pitch_text]]
+        return summary, feedback_html(result), pitch_frame(result), past[::-1], past
+
+    new.click(new_sentence, [level, topic], [target, target_view, reference])
+    target.change(target_html, target, target_view)
+    check.click(run_check, [target, attempt, history_state], [score, feedback, plot, history, history_state],
+                concurrency_id="model")
+    return PracticeTab(target=target, target_view=target_view, reference=reference)

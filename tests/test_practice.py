@@ -1,0 +1,69 @@
+"""Pronunciation practice: syllable alignment, sandhi, scoring on real zh-synth speech, pitch tones."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.audio import load_audio
+from app.pinyin import syllables
+from app.practice import EXTRA, FINAL, INITIAL, MISSING, RIGHT, TONE, assess, compare, score
+from tests.conftest import clip_path, read_split
+
+
+def statuses(target: str, said: str) -> list[tuple[str, str]]:
+    return [((r.target or r.said).hanzi, r.status) for r in compare(target, said)]
+
+
+def test_missing_syllable():
+    assert statuses("我要洗手", "我洗手") == [("我", RIGHT), ("要", MISSING), ("洗", RIGHT), ("手", RIGHT)]
+
+
+def test_wrong_tone_and_homophones():
+    # 网 wǎng heard as 王 wáng: only the tone is wrong; 她/他 are the same syllable tā.
+    assert statuses("她上网", "他上王") == [("她", RIGHT), ("上", RIGHT), ("网", TONE)]
+
+
+def test_wrong_initial_and_final():
+    assert statuses("常常", "成长")[0] == ("常", FINAL)  # cháng → chéng
+    assert statuses("不", "木") == [("不", INITIAL)]  # bù → mù
+
+
+def test_extra_syllable_costs_half():
+    results = compare("你好", "你好吗")
+    assert [r.status for r in results] == [RIGHT, RIGHT, EXTRA]
+    assert score(results) == 75
+
+
+def test_sandhi_expected_tones():
+    assert [s.spoken_tone for s in syllables("你好")] == [2, 3]
+    assert [s.spoken_tone for s in syllables("展览馆")] == [2, 2, 3]
+    assert [s.spoken_tone for s in syllables("不对")] == [2, 4]
+    assert [s.spoken_tone for s in syllables("一天")] == [4, 1]
+    assert [s.spoken_tone for s in syllables("第一")] == [4, 1]
+
+
+@pytest.mark.slow
+def test_matching_sentence_scores_high_and_another_scores_low(model, zh_synth):
+    rows = [r for r in read_split("test") if len(r["sentence"]) >= 8][:6]
+    matching, different = [], []
+    for row, other in zip(rows, rows[1:] + rows[:1]):
+        audio = load_audio(clip_path(row))
+        matching.append(assess(audio, row["sentence"], model).score)
+        different.append(assess(audio, other["sentence"], model).score)
+    # Recognition of synthetic speech is not perfect (CER ~5 %), so the bar is on most clips.
+    assert sorted(matching)[1] >= 90, matching
+    assert max(different) <= 30, different
+
+
+@pytest.mark.slow
+def test_pitch_tone_classifier_beats_chance(model, zh_synth):
+    """The figure and confusion matrix for the whole test split are in the README
+    (python -m app.evaluate_tones); here a 30-clip sample must stay well above chance (25 %)."""
+    from pathlib import Path
+
+    from app.evaluate_tones import collect, report
+
+    expected, heard, used = collect(Path(zh_synth), read_split("test")[:30], model)
+    result = report(expected, heard)
+    assert used >= 15
+    assert result["accuracy_4"] >= 0.35, result
