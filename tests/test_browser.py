@@ -17,16 +17,21 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
 
 
 @pytest.fixture(scope="module")
-def page():
+def playwright():
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 1400})
-        yield context.new_page()
-        browser.close()
+        yield p
+
+
+@pytest.fixture(scope="module")
+def page(playwright):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 1400})
+    yield context.new_page()
+    browser.close()
 
 
 @pytest.mark.slow
@@ -55,3 +60,61 @@ def test_upload_clip_shows_transcript_and_downloads_srt(page, app_url, zh_synth,
     assert common >= len(set(ref)) // 2, (row["sentence"], hanzi)
     # Second line of each cue is pinyin with tone marks.
     assert any(ch in subs[0].plaintext for ch in "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ")
+
+
+@pytest.mark.slow
+def test_practice_tab_with_a_clip_as_the_recording(playwright, app_url, zh_synth, tmp_path):
+    """Chromium's fake microphone plays a zh-synth clip; the learner's path through the Practice tab."""
+    from app.audio import SAMPLE_RATE, load_audio, write_audio
+
+    row = next(r for r in read_split("test") if 8 <= len(r["sentence"]) <= 12)
+    audio = load_audio(clip_path(row))
+    wav = write_audio(audio, tmp_path / "attempt.wav")
+    fake_mic = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}%noloop"]
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_mic)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        page.goto(app_url)
+        page.get_by_role("tab", name="Practice").click()
+        page.locator("#practice-target textarea, #practice-target input").first.fill(row["sentence"])
+        page.locator("#practice-target-view ruby").first.wait_for(timeout=20_000)
+        attempt = page.locator("#practice-attempt")
+        attempt.get_by_role("button", name="Record", exact=True).click()
+        page.wait_for_timeout(int(audio.size / SAMPLE_RATE * 1000) + 700)
+        attempt.get_by_role("button", name="Stop", exact=True).click()
+        page.wait_for_timeout(1000)
+        page.locator("#practice-go").click()
+        page.wait_for_function("document.querySelector('#practice-feedback .syl') !== null", timeout=120_000)
+        boxes = page.locator("#practice-feedback .syl")
+        assert boxes.count() >= len(syllables_of(row["sentence"]))
+        score_text = page.locator("#practice-score").inner_text()
+        score = int(score_text.split("Score")[1].split("/")[0])
+        assert score >= 60, score_text
+        assert row["sentence"] in page.locator("#practice-history").inner_text()
+    finally:
+        browser.close()
+
+
+@pytest.mark.slow
+def test_subtitle_line_opens_in_practice_with_its_clip(page, app_url, zh_synth):
+    row = next(r for r in read_split("test") if len(r["sentence"]) >= 8)
+    page.goto(app_url)
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("#upload-file input[type=file]").set_input_files(str(clip_path(row)))
+    page.locator("#upload-go").click()
+    page.wait_for_function("document.querySelector('#transcript ruby') !== null", timeout=120_000)
+    page.locator("#practise-line").click()
+    target = page.locator("#practice-target textarea, #practice-target input").first
+    target.wait_for(state="visible", timeout=20_000)
+    page.wait_for_function("(() => { const t = document.querySelector('#practice-target textarea');"
+                           " return t && t.value.length > 0; })()", timeout=20_000)
+    assert any(0x4E00 <= ord(c) <= 0x9FFF for c in target.input_value())
+    # The reference player holds the line's own clip (its download link names it).
+    page.locator("#practice-reference a[href*='line-1.mp3']").wait_for(state="attached", timeout=20_000)
+
+
+def syllables_of(text: str):
+    from app.pinyin import syllables
+
+    return syllables(text)
