@@ -21,6 +21,7 @@ import numpy as np
 
 from app.audio import SAMPLE_RATE
 from app.errors import UserError
+from app.guards import LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, collapse_repeats, drop_segment
 from app.pinyin import pinyin_of_words
 from app.subtitles import Cue, CueRules, Word, build_cues
 from app.text import clean_transcript_aligned, has_cjk, split_words
@@ -106,10 +107,13 @@ def transcribe(audio: np.ndarray, model, options: TranscribeOptions | None = Non
         vad_filter=options.vad,
         word_timestamps=True,
         initial_prompt=options.initial_prompt or None,
+        no_speech_threshold=NO_SPEECH_PROB,
+        compression_ratio_threshold=MAX_COMPRESSION_RATIO,
+        log_prob_threshold=LOW_LOGPROB,
     )
     per_segment: list[list[Word]] = []
     for segment in segments:
-        words = timed_words(segment)
+        words = [] if drop_segment(segment) else collapse_repeats(timed_words(segment))
         if words:
             per_segment.append(words)
         if progress:

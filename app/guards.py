@@ -1,0 +1,84 @@
+"""Hallucination guards: what Whisper says when nobody speaks, and the loops it falls into.
+
+Silero VAD and Whisper's own thresholds (no-speech probability, compression ratio, log-probability,
+set explicitly in app.transcribe) stop most of it; these catch what still gets through:
+* segments that are one of the captions Whisper learnt from subtitled videos with silent tails
+  ("字幕由Amara.org社群提供", "请不吝点赞 订阅 转发 打赏支持明镜与点点栏目", …);
+* segments that look like silence to the model (high no-speech probability and low confidence);
+* repetition loops inside the kept text ("他家在西北GGGGGGGGG", a phrase said five times).
+"""
+
+from __future__ import annotations
+
+import re
+
+from app.subtitles import Word
+from app.text import normalize_for_cer
+
+# Normalised (Simplified, no punctuation/spaces, lower case) fragments that never occur in real
+# speech of a video: credits and calls to subscribe that Whisper copies from its training captions.
+KNOWN_HALLUCINATIONS = (
+    "字幕由amaraorg社群提供",
+    "amaraorg社区提供",
+    "请不吝点赞订阅转发打赏支持明镜与点点栏目",
+    "明镜与点点栏目",
+    "中文字幕志愿者",
+    "字幕志愿者",
+    "字幕by",
+    "优优独播剧场",
+    "本字幕由",
+    "subtitlesbytheamaraorgcommunity",
+)
+
+# Whisper's own rule for a silent window, applied to each kept segment as well.
+NO_SPEECH_PROB = 0.6
+LOW_LOGPROB = -1.0
+MAX_COMPRESSION_RATIO = 2.4
+
+
+def is_known_hallucination(text: str) -> bool:
+    norm = normalize_for_cer(text)
+    return bool(norm) and any(h in norm for h in KNOWN_HALLUCINATIONS)
+
+
+def drop_segment(segment) -> bool:
+    """True for a segment that is a known silence caption, or silence the model was unsure about."""
+    if is_known_hallucination(segment.text):
+        return True
+    if segment.no_speech_prob > NO_SPEECH_PROB and segment.avg_logprob < LOW_LOGPROB:
+        return True
+    return segment.compression_ratio > MAX_COMPRESSION_RATIO and segment.avg_logprob < LOW_LOGPROB
+
+
+_CHAR_RUN = re.compile(r"(.)\1{4,}")  # one character five or more times: GGGGG, 0000
+
+
+def collapse_repeats(words: list[Word]) -> list[Word]:
+    """Collapse loops: a run of one word 5+ times, or of a 2-8 word phrase 3+ times, kept once.
+
+    Ordinary reduplication (看看, 哈哈哈, 谢谢谢谢) stays: it is shorter than these runs.
+    """
+    words = [Word(_CHAR_RUN.sub(r"\1", w.text), w.start, w.end) if _CHAR_RUN.search(w.text) else w for w in words]
+    out: list[Word] = []
+    i = 0
+    while i < len(words):
+        collapsed = False
+        for n in range(8, 0, -1):
+            unit = [w.text for w in words[i:i + n]]
+            if len(unit) < n:
+                continue
+            repeats = 1
+            while [w.text for w in words[i + repeats * n:i + (repeats + 1) * n]] == unit:
+                repeats += 1
+            if repeats >= (5 if n == 1 else 3):
+                last = words[i + repeats * n - 1]
+                kept = words[i:i + n]
+                kept[-1] = Word(kept[-1].text, kept[-1].start, last.end)  # the loop's time stays covered
+                out.extend(kept)
+                i += repeats * n
+                collapsed = True
+                break
+        if not collapsed:
+            out.append(words[i])
+            i += 1
+    return out
