@@ -1,0 +1,134 @@
+"""Whisper training labels: a sentence -> normalised text -> the token ids the decoder learns.
+
+The text form is `app.text.normalize_label` (Simplified, width unified, punctuation kept), the
+one owner of Chinese normalisation. The ids are exactly what Hugging Face's Whisper fine-tuning
+recipe feeds the model: `tokenizer(text).input_ids` after `set_prefix_tokens(language, task)`,
+i.e. <|startoftranscript|><|zh|><|transcribe|><|notimestamps|> text <|endoftext|>.
+With `timestamps`, the prefix loses <|notimestamps|> and the clip becomes one timed segment:
+<|startoftranscript|><|zh|><|transcribe|><|0.00|> text <|end time|><|endoftext|>.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from app.errors import UserError
+from app.text import normalize_label
+
+# The decoder's position table (max_target_positions) in every Whisper size.
+DECODER_MAX_TOKENS = 448
+TIMESTAMP_STEP = 0.02
+TIMESTAMP_COUNT = 1501  # <|0.00|> ... <|30.00|>
+
+
+def describe_model(model: str | None) -> str:
+    return model or "embedded whisper-base (app.model.embedded_model_dir)"
+
+
+def _tokenizer_file(model: str | None) -> Path | None:
+    """tokenizer.json of a CTranslate2 folder (no HF tokenizer_config.json), else None."""
+    if not model:
+        from app.model import embedded_model_dir
+
+        return embedded_model_dir() / "tokenizer.json"
+    path = Path(model).expanduser()
+    if path.is_dir() and (path / "tokenizer.json").is_file() and not (path / "tokenizer_config.json").is_file():
+        return path / "tokenizer.json"
+    return None
+
+
+def load_tokenizer(model: str | None):
+    """WhisperTokenizerFast for `model`: empty = the embedded model, a folder, or a Hub id (online)."""
+    from transformers import AddedToken, WhisperTokenizerFast
+
+    tokenizer_file = _tokenizer_file(model)
+    try:
+        if tokenizer_file is not None:
+            tokenizer = WhisperTokenizerFast(tokenizer_file=str(tokenizer_file))
+        else:
+            folder = Path(model).expanduser()
+            if not folder.exists() and "/" not in model:
+                raise UserError(f"--model {model}: no such folder, and not a Hub id like openai/whisper-base")
+            tokenizer = WhisperTokenizerFast.from_pretrained(str(folder) if folder.exists() else model)
+    except UserError:
+        raise
+    except Exception as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
+        raise UserError(f"could not load the Whisper tokenizer of {describe_model(model)}: {first}") from exc
+    # A bare tokenizer.json marks <|zh|>, <|transcribe|>, ... special but does not list them as
+    # additional special tokens; HF's Whisper code derives timestamp_begin from that list.
+    listed = set(tokenizer.all_special_ids)
+    unlisted = [t for i, t in sorted(tokenizer.added_tokens_decoder.items()) if t.special and i not in listed]
+    if unlisted:
+        tokenizer.add_special_tokens({"additional_special_tokens": unlisted})
+    # CTranslate2 conversions ship tokenizer.json without the 1501 timestamp tokens that the model's
+    # vocabulary (51865) ends with; add them so their ids line up with the model's output layer.
+    first_timestamp = tokenizer.convert_tokens_to_ids("<|notimestamps|>") + 1
+    if tokenizer.convert_tokens_to_ids("<|0.00|>") in (None, tokenizer.unk_token_id):
+        if len(tokenizer) != first_timestamp:
+            raise UserError(f"tokenizer of {describe_model(model)} has an unexpected layout ({len(tokenizer)} tokens)")
+        tokenizer.add_tokens([AddedToken(f"<|{i * TIMESTAMP_STEP:.2f}|>", special=False, normalized=False)
+                              for i in range(TIMESTAMP_COUNT)])
+    if tokenizer.convert_tokens_to_ids("<|0.00|>") != first_timestamp:
+        raise UserError(f"tokenizer of {describe_model(model)}: timestamp tokens do not follow <|notimestamps|>")
+    return tokenizer
+
+
+def tokenizer_fingerprint(model: str | None) -> str:
+    """sha256 of the tokenizer.json the labels come from (or the Hub id when there is no local file)."""
+    tokenizer_file = _tokenizer_file(model)
+    if tokenizer_file is None and model and (Path(model).expanduser() / "tokenizer.json").is_file():
+        tokenizer_file = Path(model).expanduser() / "tokenizer.json"
+    if tokenizer_file is None:
+        return f"hub:{model}"
+    return "sha256:" + hashlib.sha256(tokenizer_file.read_bytes()).hexdigest()
+
+
+class LabelMaker:
+    """Sentence -> (normalised text, label ids), checked to decode back to the text."""
+
+    def __init__(self, tokenizer, language: str = "zh", task: str = "transcribe", timestamps: bool = False):
+        self.tokenizer = tokenizer
+        self.timestamps = timestamps
+        tokenizer.set_prefix_tokens(language=language, task=task, predict_timestamps=timestamps)
+        special = ["<|startoftranscript|>", f"<|{language}|>", f"<|{task}|>"]
+        if not timestamps:
+            special.append("<|notimestamps|>")
+        self.prefix = tokenizer.convert_tokens_to_ids(special)
+        self.eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+        self.first_timestamp = tokenizer.convert_tokens_to_ids("<|notimestamps|>") + 1
+        # The tokenizer's own post-processor (what the HF recipe calls) must add exactly this prefix.
+        probe = tokenizer("你好").input_ids
+        if probe[: len(self.prefix)] != self.prefix or probe[-1] != self.eot:
+            raise UserError(
+                f"tokenizer prefix {tokenizer.convert_ids_to_tokens(probe[:4])} is not {special}: "
+                f"is '{language}' a Whisper language code?"
+            )
+
+    def text(self, sentence: str | None) -> str:
+        return normalize_label(sentence or "").strip()
+
+    def ids(self, text: str, duration: float) -> list[int]:
+        if not self.timestamps:
+            return self.tokenizer(text).input_ids
+        body = self.tokenizer(text, add_special_tokens=False).input_ids
+        end = self.first_timestamp + min(round(duration / TIMESTAMP_STEP), TIMESTAMP_COUNT - 1)
+        return [*self.prefix, self.first_timestamp, *body, end, self.eot]
+
+    def decodes_back(self, ids: list[int], text: str) -> bool:
+        """Prefix present, <|endoftext|> last, and the text tokens decode to exactly `text`."""
+        if ids[: len(self.prefix)] != self.prefix or ids[-1] != self.eot:
+            return False
+        body = [i for i in ids[len(self.prefix) : -1] if i < self.first_timestamp]
+        return self.tokenizer.decode(body, skip_special_tokens=True, clean_up_tokenization_spaces=False) == text
+
+    def describe(self) -> dict:
+        return {
+            "prefix_ids": self.prefix,
+            "prefix_tokens": self.tokenizer.convert_ids_to_tokens(self.prefix),
+            "eot_id": self.eot,
+            "timestamps": self.timestamps,
+            "vocab_size": len(self.tokenizer),
+            "max_label_tokens": DECODER_MAX_TOKENS,
+        }

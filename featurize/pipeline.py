@@ -1,0 +1,158 @@
+"""One shard's work: clips of one source slice -> filtered, labelled, stored rows -> one Parquet file.
+
+Per clip, in this order (the first reason that applies is the one counted):
+  weight      drop copies by the source's @WEIGHT (counted as sampled_out, not as dropped)
+  text        app.text.normalize_label; nothing left          -> dropped: empty_sentence
+  labels      Whisper ids over the decoder's 448 positions     -> dropped: label_too_long
+              ids not decoding back to the text               -> dropped: label_mismatch
+  audio       decode + resample to 16 kHz mono; failure        -> dropped: decode_failed (logged with path)
+  augment     training splits only, per copy (speed, noise)
+  duration    over --max_duration_in_seconds (30 s)            -> dropped: audio_too_long
+  store       compressed audio, or float16 log-mel without padding
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from app.audio import SAMPLE_RATE
+from featurize import audio_codec, features, labels, shards
+from featurize.augment import AugmentOptions, augment, rng_for
+from featurize.sources import Unit, copies
+
+log = logging.getLogger("featurize")
+
+FORMAT = "zimu-featurize/1"  # bump when the row format changes: old shards then stop matching
+DROP_REASONS = ("empty_sentence", "label_too_long", "label_mismatch", "decode_failed", "audio_too_long")
+MAX_FAILED_LISTED = 50
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides which rows a shard holds, byte for byte (the resume fingerprint)."""
+
+    store: str = "audio"  # "audio" | "logmel"
+    audio_codec: str = "opus"  # "opus" | "flac" | "original"
+    opus_bitrate: int = 16000
+    model: str | None = None  # tokenizer/feature-extractor source; None = embedded whisper-base
+    tokenizer: str = ""  # labels.tokenizer_fingerprint(model)
+    language: str = "zh"
+    task: str = "transcribe"
+    timestamps: bool = False
+    max_duration: float = 30.0
+    augment: AugmentOptions = field(default_factory=AugmentOptions)
+    augment_splits: tuple[str, ...] = ("train",)
+    seed: int = 0
+    clips_per_shard: int = 1000
+    streaming: bool = False
+    sources: tuple = ()  # SourceSpec.describe() of every source, in order
+
+    def fingerprint(self) -> str:
+        blob = json.dumps([FORMAT, asdict(self)], sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class Featurizer:
+    """Holds what every shard of a run shares (tokenizer, feature extractor); one per process."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.labels = labels.LabelMaker(labels.load_tokenizer(settings.model), settings.language,
+                                        settings.task, settings.timestamps)
+        self.extractor = features.load_feature_extractor(settings.model)
+        self.schema = shards.schema(settings.store)
+        self.fingerprint = settings.fingerprint()
+
+    def write_shard(self, unit: Unit, path: Path, progress=lambda n: None) -> dict:
+        """Featurise `unit` into `path` (atomically); returns the shard's stats."""
+        started = time.perf_counter()
+        s = self.settings
+        rows: dict[str, list] = {name: [] for name in self.schema.names}
+        dropped: Counter = Counter()
+        failed: list[str] = []
+        clips_read = sampled_out = 0
+        seconds = 0.0
+        augmenting = s.augment.active and unit.split in s.augment_splits
+        for clip in unit.clips():
+            clips_read += 1
+            n = copies(unit.source.weight, s.seed, unit.source, unit.split, clip.key)
+            progress(1)
+            if n == 0:
+                sampled_out += 1
+                continue
+            text = self.labels.text(clip.sentence)
+            if not text:
+                dropped["empty_sentence"] += n
+                continue
+            ids = self.labels.ids(text, 0.0)
+            if len(ids) > labels.DECODER_MAX_TOKENS:
+                dropped["label_too_long"] += n
+                continue
+            if not self.labels.decodes_back(ids, text):
+                log.warning("skipped %s: label ids do not decode back to %r", clip.name, text)
+                dropped["label_mismatch"] += n
+                continue
+            try:
+                original = clip.read_audio()
+                audio = audio_codec.decode(original)
+            except (OSError, audio_codec.DecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                log.warning("skipped %s: cannot decode (%s)", clip.name, reason)
+                dropped["decode_failed"] += n
+                if len(failed) < MAX_FAILED_LISTED:
+                    failed.append(f"{clip.name}: {reason}")
+                continue
+            for copy in range(n):
+                note = ""
+                clip_audio = audio
+                if augmenting:
+                    rng = rng_for(s.seed, unit.source.written, unit.split, clip.key, copy)
+                    clip_audio, note = augment(audio, s.augment, rng)
+                duration = clip_audio.size / SAMPLE_RATE
+                if duration > s.max_duration:
+                    dropped["audio_too_long"] += 1
+                    continue
+                rows["id"].append(f"{clip.key}#{copy}")
+                rows["source"].append(unit.source.written)
+                rows["text"].append(text)
+                rows["labels"].append(self.labels.ids(text, duration) if s.timestamps else ids)
+                rows["duration"].append(duration)
+                rows["augment"].append(note)
+                if s.store == "audio":
+                    rows["audio"].append({"bytes": self._stored_audio(clip_audio, original, changed=bool(note)),
+                                          "path": Path(clip.path or clip.key).name})
+                else:
+                    mel = features.unpadded_log_mel(clip_audio, self.extractor)
+                    rows["log_mel"].append(mel.astype("<f2").tobytes())
+                    rows["num_frames"].append(mel.shape[1])
+                seconds += duration
+        kept = len(rows["id"])
+        stats = {
+            "fingerprint": self.fingerprint,
+            "split": unit.split,
+            "source": unit.source.written,
+            "clips_read": clips_read,
+            "sampled_out": sampled_out,
+            "kept": kept,
+            "dropped": {r: dropped[r] for r in DROP_REASONS if dropped[r]},
+            "audio_seconds": round(seconds, 3),
+            "failed": failed,
+            "elapsed_s": round(time.perf_counter() - started, 3),
+        }
+        shards.write_shard(path, rows, self.schema, stats)
+        return shards.read_stats(path)
+
+    def _stored_audio(self, audio: np.ndarray, original: bytes, changed: bool) -> bytes:
+        s = self.settings
+        if s.audio_codec == "original" and not changed:
+            return original  # the corpus's own bytes: no encoding time, no second lossy generation
+        codec = "opus" if s.audio_codec == "original" else s.audio_codec
+        return audio_codec.encode(audio, codec, s.opus_bitrate)

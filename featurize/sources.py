@@ -1,0 +1,301 @@
+"""Where clips come from: the `--source` syntax, opening each kind, and reading clips back in order.
+
+    KIND:LOCATION[:SPLITS][@WEIGHT]
+
+    cv:DIR[:SPLITS]              a Common Voice release folder on disk: clips/ + train.tsv, dev.tsv,
+                                 test.tsv (any TSV beside them, e.g. validated, is a split too);
+                                 SPLITS is one name or several joined by '+', default train+dev+test
+    hf:DATASET[:CONFIG][:SPLITS] a Hugging Face dataset (Hub id or local folder), e.g.
+                                 hf:mozilla-foundation/common_voice_11_0:zh-CN:train; with one
+                                 part after DATASET it is the split (default train)
+    manifest:FILE[:SPLIT]        a .tsv or .csv with an audio path column and a sentence column;
+                                 relative paths are relative to FILE's folder; default split train
+    @WEIGHT                      how many times each clip is used (default 1): 0.5 keeps a seeded
+                                 half, 2 writes each clip twice (with augmentation, two different
+                                 versions); decided per clip, so it survives resume and sharding
+
+Every clip's split (train, dev, ...) decides the output file it lands in, so one run can write
+train, dev and test at once, and two sources with the same split are mixed into it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.errors import UserError
+
+KINDS = ("cv", "hf", "manifest")
+CV_DEFAULT_SPLITS = ("train", "dev", "test")
+DEFAULT_COLUMNS = {  # (audio, text) column names per kind; CV's TSVs and Hub release agree on "sentence"
+    "cv": ("path", "sentence"),
+    "hf": ("audio", "sentence"),
+    "manifest": ("path", "sentence"),
+}
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    kind: str
+    location: str  # absolute folder/file for cv and manifest, dataset id or folder for hf
+    config: str | None
+    splits: tuple[str, ...]
+    weight: float
+    written: str  # as typed, without the weight: the label used in logs, summaries and the `source` column
+
+    def describe(self) -> dict:
+        return {"written": self.written, "kind": self.kind, "location": self.location, "config": self.config,
+                "splits": list(self.splits), "weight": self.weight}
+
+
+def parse_source(text: str) -> SourceSpec:
+    """Parse one --source value; every mistake is a UserError naming the value."""
+    spec, weight = text, 1.0
+    if "@" in text:
+        head, tail = text.rsplit("@", 1)
+        try:
+            weight = float(tail)
+        except ValueError:
+            raise UserError(f"--source {text}: weight '{tail}' after @ is not a number") from None
+        if not math.isfinite(weight) or weight < 0:
+            raise UserError(f"--source {text}: weight must be a number >= 0")
+        spec = head
+    kind, sep, rest = spec.partition(":")
+    if not sep or kind not in KINDS:
+        raise UserError(f"--source {text}: unknown source kind '{kind}' (use one of: {', '.join(KINDS)}; "
+                        "e.g. cv:DIR:train, hf:DATASET:CONFIG:SPLIT, manifest:FILE.tsv)")
+    if not rest:
+        raise UserError(f"--source {text}: nothing after '{kind}:'")
+    if kind == "hf":
+        parts = rest.split(":")
+        if len(parts) > 3 or not all(parts):
+            raise UserError(f"--source {text}: expected hf:DATASET[:CONFIG][:SPLITS]")
+        location = parts[0]
+        config = parts[1] if len(parts) == 3 else None
+        splits = tuple(parts[-1].split("+")) if len(parts) >= 2 else ("train",)
+        if Path(location).expanduser().is_dir():
+            location = str(Path(location).expanduser().resolve())
+        return SourceSpec(kind, location, config, splits, weight, spec)
+    location, splits = rest, None
+    # The split is the part after the last ':' only when that leaves an existing path.
+    if ":" in rest:
+        head, tail = rest.rsplit(":", 1)
+        if head and Path(head).expanduser().exists() and not Path(rest).expanduser().exists():
+            location, splits = head, tuple(tail.split("+"))
+    path = Path(location).expanduser().resolve()
+    if kind == "cv":
+        if not path.is_dir():
+            raise UserError(f"--source {text}: {location} is not a folder "
+                            "(a Common Voice release: clips/ + train.tsv ...)")
+        splits = splits or CV_DEFAULT_SPLITS
+        missing = [s for s in splits if not (path / f"{s}.tsv").is_file()]
+        if missing:
+            raise UserError(f"--source {text}: no {', '.join(s + '.tsv' for s in missing)} in {location}")
+    else:
+        if not path.is_file():
+            raise UserError(f"--source {text}: manifest {location} not found")
+        if path.suffix.lower() not in (".tsv", ".csv"):
+            raise UserError(f"--source {text}: manifest must be a .tsv or .csv file")
+        splits = splits or ("train",)
+        if len(splits) != 1:
+            raise UserError(f"--source {text}: a manifest is one split")
+    if not all(splits):
+        raise UserError(f"--source {text}: empty split name")
+    return SourceSpec(kind, str(path), None, splits, weight, spec)
+
+
+@dataclass
+class Clip:
+    """One utterance as a source gives it: audio (a file or bytes) and its sentence."""
+
+    key: str  # unique within (source, split); seeds augmentation and weighting
+    sentence: str
+    name: str  # what logs show: the file path, or dataset:split[row]
+    path: str | None = None
+    data: bytes | None = None
+
+    def read_audio(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        if not self.path:
+            raise OSError(0, "the row has no audio bytes or path")
+        with open(self.path, "rb") as f:
+            return f.read()
+
+
+@dataclass
+class Unit:
+    """The clips of one output shard: a slice of one source split (picklable, sent to workers)."""
+
+    source: SourceSpec
+    split: str
+    columns: tuple[str, str]
+    rows: list[tuple[str, str, str]] | None = None  # local sources: (key, audio path, sentence)
+    start: int = 0  # hf: row range
+    stop: int = 0
+    stream_shard: int | None = None  # hf streaming: which of the stream's files
+    stream_shards: int = 0
+    streaming: bool = False
+
+    @property
+    def size(self) -> int | None:
+        if self.rows is not None:
+            return len(self.rows)
+        return None if self.streaming else self.stop - self.start
+
+    def clips(self) -> Iterator[Clip]:
+        if self.rows is not None:
+            for key, path, sentence in self.rows:
+                yield Clip(key=key, sentence=sentence, name=path, path=path)
+            return
+        yield from _hf_clips(self)
+
+
+def copies(weight: float, seed: int, source: SourceSpec, split: str, key: str) -> int:
+    """How many times a clip is used: floor(weight), plus one more with probability frac(weight).
+
+    Decided by a hash of (seed, source, split, key), not by position, so any shard order,
+    resume or cluster split gives the same answer.
+    """
+    whole = int(weight)
+    frac = weight - whole
+    if frac == 0:
+        return whole
+    digest = hashlib.sha256(f"{seed}|{source.written}|{split}|{key}".encode()).digest()
+    return whole + (int.from_bytes(digest[:8], "big") / 2**64 < frac)
+
+
+# --- local sources: cv release folders and manifests -------------------------------------------
+
+
+def _read_table(path: Path) -> tuple[list[str], list[dict]]:
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    # Common Voice's TSVs are unquoted (sentences may contain '"'); CSVs follow the usual quoting.
+    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
+    csv.field_size_limit(sys.maxsize)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f, delimiter=delimiter, quoting=quoting)
+            rows = list(reader)
+            return list(reader.fieldnames or []), rows
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"could not read {path}: {exc}") from exc
+
+
+def _local_rows(spec: SourceSpec, split: str, columns: tuple[str, str]) -> list[tuple[str, str, str]]:
+    audio_column, text_column = columns
+    if spec.kind == "cv":
+        table = Path(spec.location) / f"{split}.tsv"
+        audio_root = Path(spec.location) / "clips"
+    else:
+        table = Path(spec.location)
+        audio_root = table.parent
+    names, rows = _read_table(table)
+    missing = [c for c in (audio_column, text_column) if c not in names]
+    if missing:
+        raise UserError(
+            f"{table}: no column {' or '.join(repr(c) for c in missing)} (columns: {', '.join(names) or 'none'}); "
+            "set --audio_column_name / --text_column_name"
+        )
+    out, seen = [], set()
+    for line, row in enumerate(rows, start=2):
+        rel = (row.get(audio_column) or "").strip()
+        key = rel if rel not in seen else f"{rel}@line{line}"
+        seen.add(key)
+        path = rel if os.path.isabs(rel) else str(audio_root / rel)
+        out.append((key, path, row.get(text_column) or ""))
+    return out
+
+
+# --- Hugging Face datasets ----------------------------------------------------------------------
+
+
+def _hub_error(spec: SourceSpec, split: str, exc: Exception) -> UserError:
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    where = spec.location + (f" ({spec.config})" if spec.config else "") + f" split {split}"
+    return UserError(f"could not open Hugging Face dataset {where}: {type(exc).__name__}: {first} "
+                     "(offline, gated or misspelt? a local copy works as hf:/path/to/folder:SPLIT)")
+
+
+_open_datasets: dict = {}
+
+
+def open_hf(spec: SourceSpec, split: str, streaming: bool, audio_column: str):
+    """load_dataset with the audio column left undecoded ({bytes, path}): we decode ourselves."""
+    cache_key = (spec.location, spec.config, split, streaming, audio_column)
+    if cache_key in _open_datasets:
+        return _open_datasets[cache_key]
+    try:
+        import datasets
+
+        datasets.logging.set_verbosity_error()
+        dataset = datasets.load_dataset(spec.location, spec.config, split=split, streaming=streaming)
+    except Exception as exc:
+        raise _hub_error(spec, split, exc) from exc
+    if audio_column in (dataset.column_names or []):
+        try:
+            dataset = dataset.cast_column(audio_column, datasets.Audio(decode=False))
+        except Exception:
+            pass  # a plain bytes/path column: read as it is
+    _open_datasets[cache_key] = dataset
+    return dataset
+
+
+def _hf_clips(unit: Unit) -> Iterator[Clip]:
+    audio_column, text_column = unit.columns
+    dataset = open_hf(unit.source, unit.split, unit.streaming, audio_column)
+    label = f"{unit.source.location}:{unit.split}"
+    if unit.streaming:
+        rows = dataset.shard(num_shards=unit.stream_shards, index=unit.stream_shard)
+        keys = (f"{unit.stream_shard}/{i}" for i in range(sys.maxsize))
+    else:
+        rows = dataset.select(range(unit.start, unit.stop))
+        keys = (str(i) for i in range(unit.start, unit.stop))
+    for key, row in zip(keys, rows):
+        audio = row[audio_column]
+        data, path = None, None
+        if isinstance(audio, dict):
+            data, path = audio.get("bytes"), audio.get("path")
+        elif isinstance(audio, (bytes, bytearray)):
+            data = bytes(audio)
+        elif isinstance(audio, str):
+            path = audio
+        yield Clip(key=key, sentence=row.get(text_column) or "", name=f"{label}[{key}]" + (f" {path}" if path else ""),
+                   path=path, data=data)
+
+
+# --- planning: sources -> units ------------------------------------------------------------------
+
+
+def columns_for(kind: str, audio_column: str | None, text_column: str | None) -> tuple[str, str]:
+    """--audio_column_name / --text_column_name when given, else the kind's usual names."""
+    audio, text = DEFAULT_COLUMNS[kind]
+    return audio_column or audio, text_column or text
+
+
+def units_of(spec: SourceSpec, split: str, columns: tuple[str, str], clips_per_shard: int,
+             streaming: bool) -> list[Unit]:
+    """Cut one source split into shards: fixed-size row ranges (a stream: one unit per stream file)."""
+    if spec.kind in ("cv", "manifest"):
+        rows = _local_rows(spec, split, columns)
+        return [Unit(spec, split, columns, rows=rows[i : i + clips_per_shard])
+                for i in range(0, len(rows), clips_per_shard)]
+    dataset = open_hf(spec, split, streaming, columns[0])
+    names = dataset.column_names
+    if names is not None:
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise UserError(f"{spec.written}: no column {' or '.join(repr(c) for c in missing)} "
+                            f"(columns: {', '.join(names)}); set --audio_column_name / --text_column_name")
+    if streaming:
+        n = dataset.num_shards
+        return [Unit(spec, split, columns, stream_shard=i, stream_shards=n, streaming=True) for i in range(n)]
+    total = len(dataset)
+    return [Unit(spec, split, columns, start=i, stop=min(i + clips_per_shard, total))
+            for i in range(0, total, clips_per_shard)]
