@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from app.audio import DEFAULT_MAX_DURATION
 from app.errors import UserError
+from app.media import DEFAULT_MAX_DOWNLOAD_MB
 from app.subtitles import FORMATS, LINE_KINDS
 from app.translate import ENGLISH_SOURCES
 
@@ -42,6 +42,13 @@ def model_arguments(parser: argparse.ArgumentParser, suppress: bool = False) -> 
     group.add_argument("--max-duration", type=float, **(default or {"default": DEFAULT_MAX_DURATION}),
                        help=f"refuse media longer than this many seconds (default: {DEFAULT_MAX_DURATION:.0f}, "
                             "or $ZIMU_MAX_DURATION)")
+    group.add_argument("--max-download-mb", type=float, **(default or {"default": DEFAULT_MAX_DOWNLOAD_MB}),
+                       help=f"refuse link downloads larger than this (default: {DEFAULT_MAX_DOWNLOAD_MB:.0f}, "
+                            "or $ZIMU_MAX_DOWNLOAD_MB)")
+    group.add_argument("--allow-local-urls", action="store_true",
+                       **(default or {"default": os.environ.get("ZIMU_ALLOW_LOCAL_URLS") == "1"}),
+                       help="accept links to loopback and private-network hosts (tests, self-hosting); "
+                            "refused by default")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,15 +95,15 @@ def _transcribe_command(args) -> int:
     model = load_model(args.model, None if args.device == "auto" else args.device, args.compute_type)
     failures = 0
     for source in args.inputs:
-        with tempfile.TemporaryDirectory(prefix="zimu-") as workdir, \
-                tqdm(total=100, desc=Path(source).name[:30], unit="%", leave=True,
+        with tqdm(total=100, desc=Path(source).name[:30], unit="%", leave=True,
                      bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
             def progress(fraction: float, stage: str) -> None:
                 bar.set_postfix_str(stage)
                 bar.n = round(fraction * 100)
                 bar.refresh()
             try:
-                job = run_job(source, model, options, Path(workdir), args.max_duration, progress, args.cookies)
+                job = run_job(source, model, options, args.max_duration, progress, args.cookies,
+                              args.allow_local_urls, args.max_download_mb)
                 files = export(job.transcript, args.output_dir, safe_stem(job.title), args.formats, args.lines)
             except UserError as exc:
                 bar.close()

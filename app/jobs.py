@@ -1,17 +1,28 @@
-"""One job, the same for the CLI and the UI: a file or a link → audio → transcript → subtitle files."""
+"""One job, the same for the CLI and the UI: a file or a link → audio → transcript → subtitle files.
+
+Links are downloaded into a temp folder of their own, removed as soon as the audio is decoded, and
+their results are cached by video id + model + options (bounded by total audio length), so the
+same video pasted twice is neither fetched nor transcribed again.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from app.audio import load_audio
-from app.media import download_audio, is_url
+from app.audio import SAMPLE_RATE, check_duration, load_audio
+from app.media import download_audio, is_url, link_info, link_key
 from app.subtitles import FORMATS, write_subtitles
 from app.transcribe import Progress, Transcript, TranscribeOptions, transcribe
+
+LINK_CACHE_SECONDS = float(os.environ.get("ZIMU_LINK_CACHE_SECONDS", 3600))  # ≈115 MB of int16 audio
 
 
 @dataclass
@@ -19,27 +30,76 @@ class Job:
     transcript: Transcript
     audio: np.ndarray
     title: str
-    media_path: Path  # the decoded file (the upload, the recording or the download)
+    media_path: Path | None  # the local file that was decoded; None for a link (its download is gone)
+    cached: bool = False
 
 
-def run_job(source: str, model, options: TranscribeOptions, workdir: Path, max_duration: float,
-            progress: Progress | None = None, cookies: str | None = None) -> Job:
-    """`source` is a local path or an http(s) link; downloads land in `workdir` (the caller's)."""
-    if is_url(source):
+class LinkCache:
+    """LRU of finished link jobs; audio kept as int16, total length bounded."""
+
+    def __init__(self, max_seconds: float = LINK_CACHE_SECONDS):
+        self.max_seconds = max_seconds
+        self._items: OrderedDict[tuple, tuple[Transcript, np.ndarray, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Job | None:
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            transcript, pcm, title = self._items[key]
+        return Job(transcript=transcript, audio=pcm.astype(np.float32) / 32767, title=title, media_path=None,
+                   cached=True)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def put(self, key: tuple, job: Job) -> None:
+        if job.audio.size / SAMPLE_RATE > self.max_seconds:
+            return
+        pcm = (np.clip(job.audio, -1, 1) * 32767).astype(np.int16)
+        with self._lock:
+            self._items[key] = (job.transcript, pcm, job.title)
+            self._items.move_to_end(key)
+            while sum(v[1].size for v in self._items.values()) / SAMPLE_RATE > self.max_seconds:
+                self._items.popitem(last=False)
+
+
+link_cache = LinkCache()
+
+
+def run_job(source: str, model, options: TranscribeOptions, max_duration: float,
+            progress: Progress | None = None, cookies: str | None = None, allow_local: bool = False,
+            max_download_mb: float | None = None) -> Job:
+    """`source` is a local path or an http(s) link."""
+    if not is_url(source):
+        path = Path(source)
         if progress:
-            progress(0.0, "Downloading")
-        download = download_audio(source, workdir, max_duration,
-                                  progress=(lambda f: progress(f, "Downloading")) if progress else None,
-                                  cookies=cookies)
-        # The download's file name is internal (media.mp4): messages say "this video", as media.py does.
-        media_path, title, name = download.path, download.title, "this video"
-    else:
-        media_path, title, name = Path(source), Path(source).stem, None
+            progress(0.0, "Decoding")
+        audio = load_audio(path, max_duration)
+        return Job(transcript=transcribe(audio, model, options, progress), audio=audio, title=path.stem,
+                   media_path=path)
     if progress:
-        progress(0.0, "Decoding")
-    audio = load_audio(media_path, max_duration, name)
-    transcript = transcribe(audio, model, options, progress)
-    return Job(transcript=transcript, audio=audio, title=title, media_path=media_path)
+        progress(0.0, "Checking the link")
+    info = link_info(source, max_duration, allow_local, cookies)
+    key = (link_key(info), id(model), repr(options))
+    cached = link_cache.get(key)
+    if cached is not None:
+        check_duration(cached.transcript.duration, max_duration, "this video")  # limits may differ per call
+        return cached
+    extra = {} if max_download_mb is None else {"max_mb": max_download_mb}
+    with tempfile.TemporaryDirectory(prefix="zimu-dl-") as folder:
+        download = download_audio(info, Path(folder), progress=(lambda f: progress(f, "Downloading"))
+                                  if progress else None, cookies=cookies, allow_local=allow_local, **extra)
+        if progress:
+            progress(0.0, "Decoding")
+        # The download's file name is internal (media.mp4): messages say "this video", as media.py does.
+        audio = load_audio(download.path, max_duration, "this video")
+    job = Job(transcript=transcribe(audio, model, options, progress), audio=audio, title=download.title,
+              media_path=None)
+    link_cache.put(key, job)
+    return job
 
 
 def safe_stem(title: str, fallback: str = "subtitles") -> str:

@@ -26,6 +26,7 @@ from app.ui_practice import build_practice_tab
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 RESULTS_ROOT = Path(tempfile.gettempdir()) / "zimu-results"
+MAX_UPLOAD_MB = float(os.environ.get("ZIMU_MAX_UPLOAD_MB", 500))
 RESULT_TTL = 3600  # seconds a result's files stay downloadable
 BROWSER_AUDIO = {".mp3", ".wav", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".flac", ".webm"}
 TABLE_HEADERS = ["start", "end", "hanzi", "pinyin", "English"]
@@ -69,7 +70,8 @@ LEGEND = '<div class="zimu-legend">' + "".join(
 
 
 def build_ui(model_name: str | None = None, device: str | None = None, compute_type: str | None = None,
-             max_duration: float | None = None) -> gr.Blocks:
+             max_duration: float | None = None, allow_local_urls: bool = False,
+             max_download_mb: float | None = None) -> gr.Blocks:
     from app.audio import DEFAULT_MAX_DURATION
 
     max_duration = max_duration or DEFAULT_MAX_DURATION
@@ -81,18 +83,22 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
         folder = _new_result_dir()
         try:
             model = load_model(model_name, device, compute_type)
-            job = run_job(str(source), model, options, folder, max_duration,
-                          progress=lambda f, stage: progress(f, desc=stage))
-            stem = safe_stem(job.title)
+            job = run_job(str(source), model, options, max_duration,
+                          progress=lambda f, stage: progress(f, desc=stage), allow_local=allow_local_urls,
+                          max_download_mb=max_download_mb)
+            # An uploaded file's name never builds a path; a link's title does, sanitised.
+            stem = "subtitles" if job.media_path is not None else safe_stem(job.title)
             files = export(job.transcript, folder, stem, FORMATS, lines or ["hanzi"])
-            player = job.media_path if job.media_path.suffix.lower() in BROWSER_AUDIO else \
-                write_audio(job.audio, folder / f"{stem}.mp3")
+            media = job.media_path
+            player = media if media is not None and media.suffix.lower() in BROWSER_AUDIO else \
+                write_audio(job.audio, folder / "audio.mp3")
         except UserError as exc:
             shutil.rmtree(folder, ignore_errors=True)
             raise gr.Error(str(exc), print_exception=False) from None
         t = job.transcript
         status = (f"**{html.escape(job.title)}** · {len(t.cues)} subtitles · {t.duration:.1f} s of audio · "
-                  f"transcribed in {t.seconds:.1f} s · language: {t.language}")
+                  f"transcribed in {t.seconds:.1f} s · language: {t.language}"
+                  + (" · from the cache (this video was transcribed before)" if job.cached else ""))
         status += "".join(f"\n\n⚠️ {html.escape(w)}" for w in t.warnings)
         lines_menu = gr.Dropdown(choices=[(f"{_clock(c.start)}  {c.hanzi}", i) for i, c in enumerate(t.cues)],
                                  value=0)
@@ -103,7 +109,7 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
         """The Video URL tab takes http(s) links only: text that is not one must never be read as a
         path on the server (run_job treats non-links as local files)."""
         try:
-            url = check_url(url or "")
+            url = check_url(url or "", allow_local_urls)
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         return run(url, language, english, lines, progress)
@@ -191,9 +197,9 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
 def launch(args) -> None:
     load_model(args.model, None if args.device == "auto" else args.device, args.compute_type)  # fail fast
     demo = build_ui(args.model, None if args.device == "auto" else args.device, args.compute_type,
-                    args.max_duration)
+                    args.max_duration, args.allow_local_urls, args.max_download_mb)
     # One transcription at a time per CPU-bound model; others wait in Gradio's queue.
     demo.queue(default_concurrency_limit=int(os.environ.get("ZIMU_CONCURRENCY", 1)))
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                 css_paths=[ASSETS / "style.css"], theme=gr.themes.Soft(),
-                allowed_paths=[str(RESULTS_ROOT)])
+                allowed_paths=[str(RESULTS_ROOT)], max_file_size=f"{MAX_UPLOAD_MB:.0f}mb")

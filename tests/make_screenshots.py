@@ -59,7 +59,7 @@ def main() -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = free_port()
-    app = subprocess.Popen([sys.executable, "-m", "app", "--port", str(port)], cwd=ROOT)
+    app = subprocess.Popen([sys.executable, "-m", "app", "--port", str(port), "--allow-local-urls"], cwd=ROOT)
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_http(url, proc=app)

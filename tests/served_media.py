@@ -66,11 +66,15 @@ def build_video(rows: list[dict], out: Path) -> Path:
     return out
 
 
+REQUESTS: list[str] = []  # every path asked of any served site, in order
+
+
 class _Handler(http.server.SimpleHTTPRequestHandler):
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
                       ".xml": "application/rss+xml", ".mp4": "video/mp4", ".html": "text/html"}
 
     def do_GET(self):  # noqa: N802 (http.server's naming)
+        REQUESTS.append(self.path)
         # /status/403 answers that HTTP status, to see how a site's refusal is reported.
         if self.path.startswith("/status/"):
             self.send_error(int(self.path.rsplit("/", 1)[1]))
@@ -112,6 +116,10 @@ class Site:
 
     def url(self, name: str) -> str:
         return self.base + name
+
+    @staticmethod
+    def requests() -> int:
+        return len(REQUESTS)
 
     @property
     def sentences(self) -> str:

@@ -75,7 +75,7 @@ def test_bad_inputs_each_get_one_error_line_and_the_good_one_is_still_written(ba
     clip = clip_path(good_row)
     out = tmp_path / "out"
     inputs = [bad_files["missing"], bad_files["empty"], bad_files["random"], bad_files["silence"], url, clip]
-    result = run_cli(*map(str, inputs), "-o", str(out))
+    result = run_cli(*map(str, inputs), "-o", str(out), "--allow-local-urls")
 
     assert result.returncode == 1
     assert "Traceback" not in result.stderr

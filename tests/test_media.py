@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.errors import UserError
-from app.jobs import run_job
-from app.media import download_audio
+from app.jobs import link_cache, run_job
+from app.media import check_url, download_audio, link_info
 from app.text import cer, has_cjk, traditional_only_chars
 from app.transcribe import TranscribeOptions
 from tests.served_media import closed_port_url, local_site, media_duration
@@ -21,17 +21,17 @@ def site(tmp_path_factory, zh_synth):
         yield s
 
 
-def refused(url: str, model, workdir, max_duration: float = MAX) -> str:
+def refused(url: str, model, workdir, max_duration: float = MAX, allow_local: bool = True, **kw) -> str:
     with pytest.raises(UserError) as info:
-        run_job(url, model, OPTIONS, workdir, max_duration)
+        run_job(url, model, OPTIONS, max_duration, allow_local=allow_local, **kw)
     message = str(info.value)
     assert "\n" not in message and message.strip() == message
     return message
 
 
 def test_video_link_is_downloaded_and_transcribed(site, model, tmp_path):
-    job = run_job(site.url("clip.mp4"), model, OPTIONS, tmp_path, MAX)
-    assert job.media_path.is_file() and job.media_path.parent == tmp_path  # downloaded into the workdir
+    job = run_job(site.url("clip.mp4"), model, OPTIONS, MAX, allow_local=True)
+    assert job.media_path is None and not job.cached  # the download folder is already gone
     assert job.title == "clip"
     assert abs(job.transcript.duration - media_duration(site.folder / "clip.mp4")) < 0.5
     hanzi = job.transcript.text
@@ -45,7 +45,8 @@ def test_video_link_is_downloaded_and_transcribed(site, model, tmp_path):
 
 
 def test_page_with_one_embedded_video_is_not_a_playlist(site, tmp_path):
-    download = download_audio(site.url("one.html"), tmp_path, MAX)
+    download = download_audio(link_info(site.url("one.html"), MAX, allow_local=True), tmp_path,
+                              allow_local=True)
     assert download.path.is_file() and download.path.parent == tmp_path
     assert download.path.read_bytes() == (site.folder / "clip.mp4").read_bytes()
     assert download.webpage_url == site.url("one.html")
@@ -102,3 +103,33 @@ def test_video_longer_than_the_limit(site, model, tmp_path):
 def test_link_to_a_file_that_is_not_media(site, model, tmp_path):
     message = refused(site.url("junk.mp4"), model, tmp_path)
     assert message == "could not read this video: not an audio or video file ffmpeg can decode"
+
+
+def test_same_video_twice_comes_from_the_cache(site, model):
+    first = run_job(site.url("clip.mp4"), model, OPTIONS, MAX, allow_local=True)
+    again = run_job(site.url("clip.mp4"), model, OPTIONS, MAX, allow_local=True)
+    assert again.cached and again.transcript.text == first.transcript.text
+    other = run_job(site.url("clip.mp4"), model, TranscribeOptions(english="cedict"), MAX, allow_local=True)
+    assert not other.cached  # other options: transcribed again
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x.mp4", "http://localhost/x.mp4", "http://10.1.2.3/v.mp4",
+                                 "http://192.168.0.1/v", "http://169.254.169.254/latest/meta-data/",
+                                 "http://[::1]/x.mp4", "http://0.0.0.0/x"])
+def test_local_and_private_hosts_are_refused_by_default(url):
+    with pytest.raises(UserError, match="local or private network addresses are refused"):
+        check_url(url)
+
+
+def test_refused_before_any_request_is_made(site, model):
+    # The served site is on 127.0.0.1: without the switch nothing is fetched.
+    before = site.requests()
+    assert refused(site.url("clip.mp4"), model, None, allow_local=False) == \
+        "links to local or private network addresses are refused"
+    assert site.requests() == before
+
+
+def test_download_size_limit_is_enforced(site, model):
+    link_cache.clear()  # a cached video needs no download, so no size check
+    message = refused(site.url("clip.mp4"), model, None, max_download_mb=0.01)
+    assert message == "this video is larger than the 0 MB download limit"
