@@ -97,6 +97,28 @@ def main() -> None:
             wait_result(page)
             page.screenshot(path=str(OUT / "microphone.png"), full_page=True)
             browser.close()
+
+            # Practice: one sentence, recorded through the fake microphone.
+            row = next(r for r in read_split("test") if r["path"].startswith("hsk2") and 8 <= len(r["sentence"]) <= 12)
+            attempt = load_audio(clip_path(row))
+            write_audio(attempt, tmp / "attempt.wav")
+            fake_attempt = [a for a in fake_mic if "audio-capture" not in a] + [
+                f"--use-file-for-fake-audio-capture={tmp / 'attempt.wav'}%noloop"]
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_attempt)
+            page = browser.new_page(viewport={"width": 1200, "height": 1500})
+            page.goto(url)
+            page.get_by_role("tab", name="Practice").click()
+            page.locator("#practice-target textarea").fill(row["sentence"])
+            box = page.locator("#practice-attempt")
+            box.get_by_role("button", name="Record", exact=True).click()
+            page.wait_for_timeout(int(attempt.size / SAMPLE_RATE * 1000) + 700)
+            box.get_by_role("button", name="Stop", exact=True).click()
+            page.wait_for_timeout(1000)
+            page.locator("#practice-go").click()
+            page.wait_for_function("document.querySelector('#practice-feedback .syl') !== null", timeout=180_000)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(OUT / "practice.png"), full_page=True)
+            browser.close()
     finally:
         app.terminate()
         server.shutdown()
