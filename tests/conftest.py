@@ -9,8 +9,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+import wave
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,3 +80,20 @@ def app_url(tmp_path_factory):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def bad_files(tmp_path_factory) -> dict:
+    """Inputs a learner might feed by mistake: missing, empty, random bytes, three seconds of silence."""
+    folder = tmp_path_factory.mktemp("bad")
+    empty = folder / "empty.mp3"
+    empty.write_bytes(b"")
+    random = folder / "random.mp3"  # seeded, without 0xFF: no MPEG frame sync by chance
+    random.write_bytes(np.random.default_rng(1234).integers(0, 255, 40_000, dtype=np.uint8).tobytes())
+    silence = folder / "silence.wav"
+    with wave.open(str(silence), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.zeros(3 * 16000, dtype="<i2").tobytes())
+    return {"missing": folder / "missing.mp3", "empty": empty, "random": random, "silence": silence}

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import wave
 
-import numpy as np
 import pysubs2
 import pytest
 
@@ -29,24 +27,6 @@ def error_lines(stderr: str) -> list[str]:
 @pytest.fixture(scope="module")
 def good_row(zh_synth) -> dict:
     return next(r for r in read_split("test") if len(r["sentence"]) >= 8)
-
-
-@pytest.fixture(scope="module")
-def bad_files(tmp_path_factory) -> dict:
-    folder = tmp_path_factory.mktemp("bad")
-    empty = folder / "empty.mp3"
-    empty.write_bytes(b"")
-    # Seeded random bytes without 0xFF, so no MPEG audio frame sync can occur by chance.
-    junk = np.random.default_rng(1234).integers(0, 255, 40_000, dtype=np.uint8)
-    random = folder / "random.mp3"
-    random.write_bytes(junk.tobytes())
-    silence = folder / "silence.wav"
-    with wave.open(str(silence), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(np.zeros(3 * 16000, dtype="<i2").tobytes())
-    return {"missing": folder / "missing.mp3", "empty": empty, "random": random, "silence": silence}
 
 
 @pytest.mark.slow

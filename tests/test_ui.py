@@ -3,9 +3,7 @@ buttons call it: bad input gives the one-line message, good input a transcript a
 
 from __future__ import annotations
 
-import wave
 
-import numpy as np
 import pysubs2
 import pytest
 
@@ -38,22 +36,6 @@ def endpoints(client) -> dict[str, str]:
     assert len(by_input.get("File", [])) == 1, api.keys()
     assert by_input.get("Textbox"), api.keys()  # the URL button, then the Textbox's Enter
     return {"upload": by_input["File"][0], "url": by_input["Textbox"][0]}
-
-
-@pytest.fixture(scope="module")
-def bad_files(tmp_path_factory) -> dict:
-    folder = tmp_path_factory.mktemp("bad-uploads")
-    empty = folder / "empty.mp3"
-    empty.write_bytes(b"")
-    random = folder / "random.mp3"  # seeded, without 0xFF: no MPEG frame sync by chance
-    random.write_bytes(np.random.default_rng(1234).integers(0, 255, 40_000, dtype=np.uint8).tobytes())
-    silence = folder / "silence.wav"
-    with wave.open(str(silence), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(np.zeros(3 * 16000, dtype="<i2").tobytes())
-    return {"empty": empty, "random": random, "silence": silence}
 
 
 @pytest.fixture(scope="module")
