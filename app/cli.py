@@ -86,6 +86,7 @@ def _transcribe_command(args) -> int:
     from tqdm import tqdm
 
     from app.jobs import export, run_job, safe_stem
+    from app.media import is_url
     from app.model import load_model
     from app.transcribe import TranscribeOptions
 
@@ -94,9 +95,11 @@ def _transcribe_command(args) -> int:
                                 initial_prompt=args.initial_prompt)
     model = load_model(args.model, None if args.device == "auto" else args.device, args.compute_type)
     failures = 0
+    used_stems: set[str] = set()
     for source in args.inputs:
-        with tqdm(total=100, desc=Path(source).name[:30], unit="%", leave=True,
-                     bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
+        label = one_line(Path(source).name if not is_url(source) else source)
+        with tqdm(total=100, desc=label[:30], unit="%", leave=True,
+                  bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
             def progress(fraction: float, stage: str) -> None:
                 bar.set_postfix_str(stage)
                 bar.n = round(fraction * 100)
@@ -104,18 +107,36 @@ def _transcribe_command(args) -> int:
             try:
                 job = run_job(source, model, options, args.max_duration, progress, args.cookies,
                               args.allow_local_urls, args.max_download_mb)
-                files = export(job.transcript, args.output_dir, safe_stem(job.title), args.formats, args.lines)
+                stem = unique_stem(safe_stem(job.title), used_stems)
+                files = export(job.transcript, args.output_dir, stem, args.formats, args.lines)
             except UserError as exc:
                 bar.close()
-                print(f"error: {exc}", file=sys.stderr)
+                message = one_line(str(exc))
+                # Every error line says which input it is about, also in a batch.
+                print(f"error: {message if label in message else f'{label}: {message}'}", file=sys.stderr)
                 failures += 1
                 continue
         for warning in job.transcript.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         rtf = job.transcript.seconds / max(job.transcript.duration, 1e-6)
-        print(f"{source}: {len(job.transcript.cues)} cues, {job.transcript.duration:.1f} s audio, "
+        print(f"{one_line(source)}: {len(job.transcript.cues)} cues, {job.transcript.duration:.1f} s audio, "
               f"RTF {rtf:.2f} → " + ", ".join(str(p) for p in files.values()))
     return 1 if failures else 0
+
+
+def one_line(text: str) -> str:
+    """File names may hold newlines; an error is always one line."""
+    return " ".join(text.split("\n")).replace("\r", " ")
+
+
+def unique_stem(stem: str, used: set[str]) -> str:
+    """lesson.mp3 and lesson.mp4 in one run must not overwrite each other's subtitles."""
+    candidate, n = stem, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{stem}-{n}"
+    used.add(candidate)
+    return candidate
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -43,6 +44,11 @@ def _new_result_dir() -> Path:
         except FileNotFoundError:
             pass
     return Path(tempfile.mkdtemp(prefix="job-", dir=RESULTS_ROOT))
+
+
+def markdown_text(text: str) -> str:
+    """A remote page's title shown as plain text in Markdown: no links, images or HTML from it."""
+    return re.sub(r"([\\`*_{}\[\]()#+!|~-])", r"\\\1", html.escape(" ".join(text.split()), quote=False))
 
 
 def _clock(seconds: float) -> str:
@@ -96,7 +102,7 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
             shutil.rmtree(folder, ignore_errors=True)
             raise gr.Error(str(exc), print_exception=False) from None
         t = job.transcript
-        status = (f"**{html.escape(job.title)}** · {len(t.cues)} subtitles · {t.duration:.1f} s of audio · "
+        status = (f"**{markdown_text(job.title)}** · {len(t.cues)} subtitles · {t.duration:.1f} s of audio · "
                   f"transcribed in {t.seconds:.1f} s · language: {t.language}"
                   + (" · from the cache (this video was transcribed before)" if job.cached else ""))
         status += "".join(f"\n\n⚠️ {html.escape(w)}" for w in t.warnings)
@@ -134,7 +140,8 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
     def select_row(event: gr.SelectData):
         return event.index[0] if isinstance(event.index, (list, tuple)) else event.index
 
-    with gr.Blocks(title="Zimu · Mandarin subtitles for learners") as demo:
+    # delete_cache: Gradio's copies of uploads and outputs go after RESULT_TTL too, so disk stays bounded.
+    with gr.Blocks(title="Zimu · Mandarin subtitles for learners", delete_cache=(RESULT_TTL, RESULT_TTL)) as demo:
         gr.Markdown("# 字幕 Zimu — Mandarin speech → hanzi, pinyin and English subtitles\n"
                     "Simplified characters, pinyin with tone marks coloured by tone, an English line, "
                     "subtitle files to download (SRT, WebVTT, ASS, TXT), and pronunciation practice.")

@@ -65,7 +65,7 @@ def test_bad_inputs_each_get_one_error_line_and_the_good_one_is_still_written(ba
     assert errors[1] == "error: empty.mp3 is empty (0 bytes)"
     assert errors[2] in ("error: could not read random.mp3: not an audio or video file ffmpeg can decode",
                          "error: could not decode random.mp3: not an audio or video file ffmpeg can decode")
-    assert errors[3] == "error: no speech found in the audio"
+    assert errors[3] == f"error: {bad_files['silence'].name}: no speech found in the audio"
     assert errors[4] == f"error: could not reach {url}: check the link and your connection"
     # The good input after the failures: no lost work.
     assert sorted(p.name for p in out.iterdir()) == sorted(f"{clip.stem}.{fmt}" for fmt in FORMATS)
