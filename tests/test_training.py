@@ -1,0 +1,409 @@
+"""training/: CT2 ↔ transformers conversion, fine-tuning on featurized zh-synth clips, resume after
+SIGKILL (mid-training and mid-checkpoint), export to CTranslate2 for faster-whisper and the app.
+
+Offline and on CPU: the model trained here is a tiny random-config Whisper (2+2 layers, d_model 64)
+with the embedded model's tokenizer, so a step takes about a second; the app-level check exports
+the *converted embedded base* instead, which must still transcribe a clip correctly.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import DATA, ROOT
+
+TRAIN_CLIPS, DEV_CLIPS = 16, 4
+# Identical for the reference run and every interrupted run: their results must match exactly.
+TRAIN_ARGS = ["--max_steps", "8", "--per_device_train_batch_size", "4", "--per_device_eval_batch_size", "4",
+              "--learning_rate", "1e-3", "--warmup_steps", "0", "--save_steps", "2", "--save_total_limit", "2",
+              "--logging_steps", "1", "--eval_strategy", "steps", "--eval_steps", "4", "--max_eval_samples", "2",
+              "--generation_max_length", "8", "--dataloader_num_workers", "0", "--disable_tqdm", "true"]
+
+
+def _env(tmp: Path) -> dict:
+    env = dict(os.environ)
+    # One thread: on a small shared CPU, torch's two OpenMP threads contending with other work made
+    # a tiny-model step ~10x slower (measured 3.3 s vs 0.33 s), and these runs need no parallelism.
+    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_CACHE=str(tmp / "datasets-cache"), TOKENIZERS_PARALLELISM="false",
+               OMP_NUM_THREADS="1")
+    env.pop("ZIMU_TEST_KILL_BEFORE_MARK_STEP", None)
+    return env
+
+
+def _python(*args, env: dict, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args[:2]} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+# --- fixtures --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("training")
+
+
+@pytest.fixture(scope="module")
+def features(work, zh_synth) -> Path:
+    """~16 train + 4 dev zh-synth clips through featurize's own CLI (Opus audio shards)."""
+    mini = work / "cv-mini"
+    (mini / "clips").mkdir(parents=True)
+    for split, count in (("train", TRAIN_CLIPS), ("dev", DEV_CLIPS)):
+        with open(DATA / f"{split}.tsv", encoding="utf-8", newline="") as f:
+            rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[:count]
+        with open(mini / f"{split}.tsv", "w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter="\t", quoting=csv.QUOTE_NONE)
+            writer.writeheader()
+            writer.writerows(rows)
+        for row in rows:
+            (mini / "clips" / row["path"]).symlink_to(DATA / "clips" / row["path"])
+    out = work / "features"
+    _python("-m", "featurize", "--source", f"cv:{mini}:train+dev", "--out", str(out), "--quiet", env=_env(work))
+    return out
+
+
+@pytest.fixture(scope="module")
+def processor():
+    from app.model import embedded_model_dir
+    from training.convert import build_processor
+
+    return build_processor(embedded_model_dir() / "tokenizer.json", 80, 51865)
+
+
+def tiny_whisper(processor, seed: int = 0):
+    """A random Whisper with the real vocabulary and generation settings, small enough for CPU tests."""
+    import torch
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
+
+    from app.model import embedded_model_dir
+    from training.convert import build_generation_config
+
+    torch.manual_seed(seed)
+    config = WhisperConfig(vocab_size=51865, d_model=64, encoder_layers=2, decoder_layers=2,
+                           encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=128,
+                           decoder_ffn_dim=128, num_mel_bins=80, decoder_start_token_id=50258,
+                           pad_token_id=50257, bos_token_id=50257, eos_token_id=50257)
+    model = WhisperForConditionalGeneration(config)
+    ct2_config = json.loads((embedded_model_dir() / "config.json").read_text())
+    model.generation_config = build_generation_config(ct2_config, processor.tokenizer, 448)
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny_base(work, processor) -> Path:
+    folder = work / "tiny-base"
+    tiny_whisper(processor).save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def _train(out: Path, features: Path, base: Path, *extra: str) -> list[str]:
+    return ["-m", "training", "--data", str(features), "--base", str(base), "--out", str(out), *TRAIN_ARGS, *extra]
+
+
+@pytest.fixture(scope="module")
+def reference_run(work, features, tiny_base) -> Path:
+    out = work / "run-reference"
+    _python(*_train(out, features, tiny_base), env=_env(work))
+    return out
+
+
+def _losses(run: Path) -> dict[int, float]:
+    state = json.loads((run / "trainer_state.json").read_text())
+    return {e["step"]: e["loss"] for e in state["log_history"] if "loss" in e}
+
+
+# --- conversion ------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_ct2_round_trip_keeps_weights_and_greedy_decode(work, processor):
+    """transformers → ctranslate2's own TransformersConverter → training.convert → the same model."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # see _env
+    try:
+        _round_trip(work, processor)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _round_trip(work, processor):
+    import ctranslate2
+    import torch
+
+    from training.convert import ct2_to_transformers
+
+    original = tiny_whisper(processor, seed=1)
+    with torch.no_grad():  # larger weights (positions too) than the default init: greedy decoding varies
+        for parameter in original.parameters():
+            parameter.normal_(0, 0.5 if parameter.dim() == 1 else 0.2)
+    original.save_pretrained(work / "rt-hf")
+    processor.save_pretrained(work / "rt-hf")
+    ctranslate2.converters.TransformersConverter(str(work / "rt-hf"), copy_files=["tokenizer.json"]).convert(
+        str(work / "rt-ct2"), quantization="float16")
+
+    restored, restored_processor = ct2_to_transformers(work / "rt-ct2")
+    expected = {k: v.half().float() for k, v in original.state_dict().items()}  # the CT2 model is float16
+    actual = restored.state_dict()
+    assert set(actual) == set(expected)
+    for name, value in expected.items():
+        assert actual[name].dtype == torch.float32
+        assert torch.equal(actual[name], value), name
+    assert restored.proj_out.weight.data_ptr() == restored.model.decoder.embed_tokens.weight.data_ptr()
+    assert restored.config.encoder_attention_heads == 4 and restored.config.decoder_ffn_dim == 128
+
+    torch.manual_seed(123)
+    features = torch.randn(1, 80, 3000)
+    reference = original.half().float().generate(features, language="zh", task="transcribe", max_new_tokens=12)
+    assert torch.equal(restored.generate(features, language="zh", task="transcribe", max_new_tokens=12), reference)
+    assert len(set(reference[0].tolist())) > 1
+    # ctranslate2 itself decodes the same tokens from the same weights (float32 compute on both sides).
+    ct2 = ctranslate2.models.Whisper(str(work / "rt-ct2"), compute_type="float32")
+    prompt = restored_processor.tokenizer.convert_tokens_to_ids(
+        ["<|startoftranscript|>", "<|zh|>", "<|transcribe|>", "<|notimestamps|>"])
+    ct2_ids = ct2.generate(ctranslate2.StorageView.from_array(features.numpy()), [prompt], beam_size=1,
+                           max_length=24, suppress_blank=False)[0].sequences_ids[0]
+    n = min(len(ct2_ids), reference.shape[1])
+    assert n >= 6 and ct2_ids[:n] == reference[0, :n].tolist()
+
+    # int8 models (what export writes for CPU) come back de-quantised: within half a step of the scale.
+    ctranslate2.converters.TransformersConverter(str(work / "rt-hf"), copy_files=["tokenizer.json"]).convert(
+        str(work / "rt-ct2-int8"), quantization="int8")
+    dequantised = ct2_to_transformers(work / "rt-ct2-int8")[0].state_dict()
+    for name, value in original.state_dict().items():
+        step = value.abs().amax(dim=tuple(range(1, value.dim())), keepdim=True) / 127 if value.dim() > 1 else 0
+        tolerance = step / 2 + 1e-3 * value.abs() + 1e-6 if value.dim() > 1 else value.abs() * 1e-3 + 1e-3
+        assert bool((dequantised[name] - value).abs().le(tolerance).all()), name
+
+
+def test_processor_matches_featurize_labels(processor):
+    """The converter's tokenizer and featurize's label tokenizer agree on every id that matters."""
+    from featurize.labels import LabelMaker, load_tokenizer
+
+    labels = LabelMaker(load_tokenizer(None), timestamps=True)
+    tokenizer = processor.tokenizer
+    assert len(tokenizer) == len(labels.tokenizer) == 51865
+    for token in ("<|endoftext|>", "<|startoftranscript|>", "<|zh|>", "<|transcribe|>", "<|notimestamps|>",
+                  "<|0.00|>", "<|30.00|>"):
+        assert tokenizer.convert_tokens_to_ids(token) == labels.tokenizer.convert_tokens_to_ids(token), token
+    ids = labels.ids("今天天气很好，我们去公园吧。", 2.5)
+    assert tokenizer.decode(ids, skip_special_tokens=True) == "今天天气很好，我们去公园吧。"
+    assert tokenizer.all_special_ids[-1] + 1 == tokenizer.convert_tokens_to_ids("<|0.00|>")  # timestamp_begin
+
+
+# --- data, metrics, checkpoint bookkeeping (fast) --------------------------------------------------
+
+
+def test_label_forms_and_collator(processor):
+    from training.data import LabelForms, WhisperCollator
+
+    tok = processor.tokenizer
+    forms = LabelForms.from_tokenizer(tok)
+    prefix = tok.convert_tokens_to_ids(["<|startoftranscript|>", "<|zh|>", "<|transcribe|>", "<|notimestamps|>"])
+    plain = [*prefix, *tok("你好。", add_special_tokens=False).input_ids, tok.eos_token_id]
+    timed = forms.timestamped(plain, 1.5)
+    assert tok.decode(timed, decode_with_timestamps=True) == \
+        "<|startoftranscript|><|zh|><|transcribe|><|0.00|>你好。<|1.50|><|endoftext|>"
+    assert forms.plain(timed) == plain and forms.timestamped(timed, 1.5) == timed
+    assert forms.timestamped(plain, 99.0)[-2] == tok.convert_tokens_to_ids("<|30.00|>")
+
+    import numpy as np
+
+    batch = WhisperCollator(tok.convert_tokens_to_ids("<|startoftranscript|>"), tok.pad_token_id)(
+        [{"input_features": np.zeros((80, 3000), np.float32), "labels": plain},
+         {"input_features": np.ones((80, 3000), np.float32), "labels": timed}])
+    assert batch["input_features"].shape == (2, 80, 3000)
+    assert batch["labels"][0].tolist() == plain[1:] + [-100] * (len(timed) - len(plain))
+    assert batch["decoder_input_ids"][1].tolist() == timed[:-1]  # shifted right, starts with <|sot|>
+
+
+def test_metrics_use_app_normalisation():
+    from training.metrics import score
+
+    # Traditional characters and punctuation only: no error after normalisation.
+    result = score(["今天天气很好。", "我爱你"], ["今天天氣很好", "我愛你！"])
+    assert result == {"cer": 0.0, "wer": 0.0}
+    result = score(["今天天气很好"], ["今天天气不好"])
+    assert result["cer"] == pytest.approx(1 / 6) and result["wer"] > result["cer"]
+
+
+def test_checkpoint_completeness(tmp_path):
+    from training import checkpoints
+
+    for step in (2, 4, 6):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "trainer_state.json").write_text("{}")
+        (folder / "model.safetensors").write_bytes(b"x" * 100)
+        if step < 6:  # checkpoint-6: written, never confirmed
+            checkpoints.mark_complete(folder, step)
+    assert checkpoints.latest_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
+    (tmp_path / "checkpoint-4" / "model.safetensors").write_bytes(b"x" * 10)  # torn write
+    assert checkpoints.latest_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-2"
+    removed = checkpoints.discard_incomplete(tmp_path)
+    assert sorted(p.name for p in removed) == ["checkpoint-4", "checkpoint-6"]
+    for step in (8, 10):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "trainer_state.json").write_text("{}")
+        checkpoints.mark_complete(folder, step)
+    checkpoints.rotate(tmp_path, keep_last=2)
+    assert [p.name for _, p in checkpoints.checkpoint_folders(tmp_path)] == ["checkpoint-8", "checkpoint-10"]
+
+
+def test_arguments_config_file_and_command_line(tmp_path):
+    from training.arguments import build_parser, parse, resolved_options
+
+    help_text = build_parser().format_help()
+    for option in ("--config", "--data", "--base", "--out", "--freeze_encoder", "--lora", "--apply_spec_augment",
+                   "--learning_rate", "--warmup_steps", "--max_steps", "--label_smoothing_factor",
+                   "--save_steps", "--save_total_limit", "--timestamp_fraction", "--precision"):
+        assert option in help_text, option
+    config = tmp_path / "run.yaml"
+    config.write_text("data: /features\nout: /runs/a\nno_such_option: 1\n")
+    with pytest.raises(SystemExit):
+        parse(["--config", str(config)])
+    config.write_text("data: /features\nout: /runs/a\nfreeze_encoder: true\nlearning_rate: 3.0e-5\n"
+                      "max_steps: 100\n")
+    model_args, data_args, train_args, _ = parse(["--config", str(config), "--max_steps", "7"])
+    assert (data_args.data, train_args.output_dir, model_args.freeze_encoder) == ("/features", "/runs/a", True)
+    assert (train_args.learning_rate, train_args.max_steps) == (3e-5, 7)  # command line wins
+    assert not train_args.bf16 and not train_args.fp16  # CPU: fp32
+    saved = tmp_path / "run_config.json"
+    saved.write_text(json.dumps(resolved_options(model_args, data_args, train_args)))
+    again = parse(["--config", str(saved)])
+    assert resolved_options(*again[:3]) == resolved_options(model_args, data_args, train_args)
+
+
+# --- training, resume, export (subprocesses, as a user runs them) ----------------------------------
+
+
+@pytest.mark.slow
+def test_training_loss_falls_and_outputs_are_complete(reference_run):
+    from training.checkpoints import checkpoint_folders, is_complete
+
+    losses = _losses(reference_run)
+    assert sorted(losses) == list(range(1, 9))
+    assert (losses[7] + losses[8]) / 2 < losses[1] - 0.2
+    state = json.loads((reference_run / "trainer_state.json").read_text())
+    kept = {p.name for _, p in checkpoint_folders(reference_run)}  # the last 2, and the best by eval CER
+    assert kept == {"checkpoint-6", "checkpoint-8", Path(state["best_model_checkpoint"]).name}
+    assert all(is_complete(p) for _, p in checkpoint_folders(reference_run))
+    final = json.loads((reference_run / "eval_full_results.json").read_text())
+    assert {"eval_full_cer", "eval_full_wer", "eval_full_loss"} <= set(final)
+    assert [e["step"] for e in state["log_history"] if "eval_cer" in e] == [4, 8]  # capped evals
+    assert json.loads((reference_run / "run_config.json").read_text())["max_steps"] == 8
+
+
+@pytest.mark.slow
+def test_sigkill_during_checkpoint_and_training_then_rerun_resumes(work, features, tiny_base, reference_run):
+    from training.checkpoints import COMPLETE_MARKER, KILL_BEFORE_MARK_ENV
+
+    out = work / "run-killed"
+    command = [sys.executable, *_train(out, features, tiny_base, "--final_eval", "false")]
+
+    # 1. Killed after Trainer wrote checkpoint-4 but before it was confirmed complete.
+    env = _env(work) | {KILL_BEFORE_MARK_ENV: "4"}
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert (out / "checkpoint-4" / "trainer_state.json").is_file()
+    assert not (out / "checkpoint-4" / COMPLETE_MARKER).exists()
+    (out / "checkpoint-4" / "model.safetensors").write_bytes(b"torn")  # as a half-written file would be
+
+    # 2. Rerun: resumes from checkpoint-2; SIGKILL from outside once checkpoint-4 is complete.
+    proc = subprocess.Popen(command, cwd=ROOT, env=_env(work), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    deadline = time.time() + 240
+    while not (out / "checkpoint-4" / COMPLETE_MARKER).exists():
+        assert proc.poll() is None and time.time() < deadline, "run ended before checkpoint-4"
+        time.sleep(0.05)
+    proc.kill()
+    log = proc.communicate()[0]
+    assert "resuming from" in log and "checkpoint-2" in log and "discarded incomplete checkpoint checkpoint-4" in log
+    assert not (out / "train_results.json").exists()
+
+    # 3. Rerun: continues from the newest complete checkpoint to the same final step, with the same
+    #    losses and weights as the uninterrupted run (optimizer, scheduler, RNG and data position restored).
+    proc = _python(*command[1:], env=_env(work))
+    assert "resuming from" in proc.stdout
+    assert json.loads((out / "trainer_state.json").read_text())["global_step"] == 8
+    reference = _losses(reference_run)
+    for step, loss in _losses(out).items():
+        assert loss == pytest.approx(reference[step], abs=1e-6), step
+    from safetensors.torch import load_file
+
+    final, expected = load_file(out / "model.safetensors"), load_file(reference_run / "model.safetensors")
+    assert max((final[k] - expected[k]).abs().max().item() for k in expected) < 1e-6
+
+
+@pytest.mark.slow
+def test_exported_tiny_model_loads_in_faster_whisper(work, reference_run, zh_synth):
+    from faster_whisper import WhisperModel
+
+    out = work / "export-tiny"
+    _python("-m", "training.export", str(reference_run / "checkpoint-8"), "--out", str(out), env=_env(work))
+    for name in ("model.bin", "config.json", "tokenizer.json", "preprocessor_config.json", "README.md",
+                 "transformers/model.safetensors", "transformers/processor_config.json"):
+        assert (out / name).is_file(), name
+    card = (out / "README.md").read_text()
+    assert "eval_full_cer" in card and "cv-mini" in card and "| max_steps | 8 |" in card
+    model = WhisperModel(str(out), device="cpu", compute_type="int8")
+    segments, info = model.transcribe(str(zh_synth / "clips" / "hsk1-0001.mp3"), language="zh", beam_size=1)
+    list(segments)  # a random model's text is noise; decoding must run to the end
+    assert info.language == "zh"
+
+
+@pytest.mark.slow
+def test_lora_frozen_encoder_run_merges_at_export(work, features, tiny_base):
+    """LoRA adapters on the decoder (frozen encoder) with SpecAugment; export merges them away."""
+    import torch
+    from transformers import WhisperForConditionalGeneration
+
+    out = work / "run-lora"
+    _python("-m", "training", "--data", str(features), "--base", str(tiny_base), "--out", str(out),
+            "--lora", "true", "--freeze_encoder", "true", "--apply_spec_augment", "true", "--lora_r", "4",
+            "--max_steps", "2", "--save_steps", "2", "--per_device_train_batch_size", "4", "--learning_rate", "1e-2",
+            "--eval_strategy", "no", "--final_eval", "false", "--dataloader_num_workers", "1",
+            "--label_smoothing_factor", "0.1", "--disable_tqdm", "true", env=_env(work))
+    assert (out / "checkpoint-2" / "adapter_model.safetensors").is_file()
+    exported = work / "export-lora"
+    _python("-m", "training.export", str(out / "checkpoint-2"), "--out", str(exported), "--quantization", "float32",
+            env=_env(work))
+    merged = WhisperForConditionalGeneration.from_pretrained(exported / "transformers").state_dict()
+    base = WhisperForConditionalGeneration.from_pretrained(tiny_base).state_dict()
+    assert set(merged) == set(base)  # no lora_A/lora_B left
+    assert all(torch.equal(merged[k], base[k]) for k in base if ".encoder." in k)
+    assert any(not torch.equal(merged[k], base[k]) for k in base if ".decoder.layers." in k)
+    assert (exported / "model.bin").is_file()
+
+
+@pytest.mark.slow
+def test_exported_embedded_base_transcribes_through_app_cli(work, zh_synth):
+    """The embedded base, converted to transformers and exported again (int8), still transcribes
+    a zh-synth clip correctly through `python -m app transcribe`."""
+    from app.text import cer
+    from tests.conftest import read_split
+
+    env = _env(work)
+    _python("-m", "training.convert", "--out", str(work / "base-hf"), env=env)
+    _python("-m", "training.export", str(work / "base-hf"), "--out", str(work / "base-export"), env=env)
+    row = next(r for r in read_split("train") if r["path"] == "hsk1-0003.mp3")
+    subtitles = work / "cli-out"
+    _python("-m", "app", "transcribe", str(zh_synth / "clips" / row["path"]), "--model", str(work / "base-export"),
+            "--english", "none", "--formats", "txt", "-o", str(subtitles), env=env)
+    hanzi = (subtitles / "hsk1-0003.txt").read_text(encoding="utf-8").splitlines()[0]
+    assert cer([row["sentence"]], [hanzi]) == 0.0, hanzi

@@ -1,0 +1,119 @@
+"""featurize's shards → Whisper training examples: featurize.reader plus what training adds.
+
+featurize.reader owns reading: `load_split` gives a memory-mapped `datasets.Dataset` whose rows
+are computed when read (Opus decoded + log-mel, or stored float16 log-mel padded), so with
+`--dataloader_num_workers N` that work runs in N worker processes while the GPU trains; its
+`WhisperCollator` stacks and pads like the HF recipe. The dataset is map-style, which lets
+Trainer resume mid-epoch by skipping sampler indices instead of re-reading the skipped audio.
+
+Added here:
+  * timestamps — the app's subtitles need segment timestamps from the exported model, and a
+    model fine-tuned only on <|notimestamps|> labels forgets how to emit them. A share
+    (`timestamp_fraction`) of the training rows, chosen by a hash of the row id (the same rows on
+    every rerun, worker and rank), gets the timestamped form <|0.00|> text <|end|> of the clip,
+    the rest the plain form; evaluation rows stay plain, like evaluation decoding;
+  * decoder_input_ids in the batch, so label smoothing (which hides the labels from the model) works.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+TIMESTAMP_STEP = 0.02
+_KEEP = ("id", "duration")  # shard columns the label forms need besides input_features and labels
+
+
+def load_split(features_dir: str | Path, split: str, limit: int | None = None):
+    """A split of a finished featurize folder: rows {"input_features", "labels", "id", "duration"}."""
+    from featurize.reader import load_split as load_shards
+
+    rows = load_shards(features_dir, split, keep=_KEEP)
+    if limit is not None and limit < len(rows):
+        rows = rows.select(range(limit))
+    return rows
+
+
+@dataclass(frozen=True)
+class LabelForms:
+    """Switch label ids between the plain and the timestamped form (ids from the model's tokenizer)."""
+
+    eot: int  # <|endoftext|>: eos, and where the special tokens begin
+    no_timestamps: int  # <|notimestamps|>; the first timestamp <|0.00|> is the next id
+    last_timestamp: int  # <|30.00|>
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer) -> LabelForms:
+        no_timestamps = tokenizer.convert_tokens_to_ids("<|notimestamps|>")
+        return cls(tokenizer.convert_tokens_to_ids("<|endoftext|>"), no_timestamps, no_timestamps + 1501)
+
+    def split(self, ids: list[int]) -> tuple[list[int], list[int]]:
+        """(special prefix without <|notimestamps|>, text ids without timestamps or <|endoftext|>)."""
+        k = 0
+        while k < len(ids) and self.eot < ids[k] <= self.no_timestamps:
+            k += 1
+        prefix = [t for t in ids[:k] if t != self.no_timestamps]
+        body = [t for t in ids[k:] if t < self.eot]
+        return prefix, body
+
+    def plain(self, ids: list[int]) -> list[int]:
+        prefix, body = self.split(ids)
+        return [*prefix, self.no_timestamps, *body, self.eot]
+
+    def timestamped(self, ids: list[int], duration: float) -> list[int]:
+        prefix, body = self.split(ids)
+        first = self.no_timestamps + 1
+        end = min(first + round(duration / TIMESTAMP_STEP), self.last_timestamp)
+        return [*prefix, first, *body, end, self.eot]
+
+
+def _uniform(seed: int, key: str) -> float:
+    """A number in [0, 1) fixed by (seed, key): which rows get timestamps, identical on every worker."""
+    return zlib.crc32(f"{seed}|{key}".encode()) / 2**32
+
+
+class WhisperExamples(torch.utils.data.Dataset):
+    """featurize rows → {"input_features": float32 (n_mels, 3000), "labels": ids in the chosen form}."""
+
+    def __init__(self, rows, label_forms: LabelForms, timestamp_fraction: float = 0.0, seed: int = 0):
+        self.rows = rows
+        self.label_forms = label_forms
+        self.timestamp_fraction = timestamp_fraction
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def labels(self, row: dict) -> list[int]:
+        ids = list(row["labels"])
+        if self.timestamp_fraction > 0 and _uniform(self.seed, row["id"]) < self.timestamp_fraction:
+            return self.label_forms.timestamped(ids, float(row["duration"]))
+        return self.label_forms.plain(ids)
+
+    def __getitem__(self, index: int) -> dict:
+        row = self.rows[int(index)]
+        return {"input_features": row["input_features"], "labels": self.labels(row)}
+
+
+@dataclass
+class WhisperCollator:
+    """featurize.reader.WhisperCollator (stack, pad labels with -100, drop the leading
+    <|startoftranscript|> the model prepends itself) + decoder_input_ids: the labels shifted right
+    behind decoder_start_token_id, exactly what the model would build from them."""
+
+    decoder_start_token_id: int
+    pad_token_id: int
+
+    def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        from featurize.reader import WhisperCollator as ShardCollator
+
+        batch = ShardCollator(self.decoder_start_token_id)(examples)
+        labels = batch["labels"]
+        decoder_input_ids = torch.full_like(labels, self.pad_token_id)
+        decoder_input_ids[:, 0] = self.decoder_start_token_id
+        decoder_input_ids[:, 1:] = labels[:, :-1].masked_fill(labels[:, :-1] == -100, self.pad_token_id)
+        batch["decoder_input_ids"] = decoder_input_ids
+        return batch

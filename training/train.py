@@ -1,0 +1,166 @@
+"""Fine-tune Whisper on featurize's shards with Hugging Face's Seq2SeqTrainer.
+
+    python -m training --data FEATURES --base embedded --out runs/zh [--config run.yaml] [options]
+
+Re-running the same command resumes from the newest *complete* checkpoint in --out (model,
+optimizer, scheduler, RNG and the position in the data), so a lost GPU costs at most
+--save_steps steps. Several GPUs: the same command under `torchrun --nproc_per_node N -m training ...`
+or `accelerate launch -m training ...` (Trainer's DDP). See training/README.md.
+
+Writes into --out: checkpoint-N/ (the last --save_total_limit complete ones), the final model
+and processor, run_config.json (every option; a valid --config), train_results.json and
+eval_full_results.json (CER/WER of the whole eval split), trainer_state.json.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import resource
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger("training")
+
+RUN_CONFIG = "run_config.json"
+
+
+def _peak_memory() -> dict[str, float]:
+    import torch
+
+    peak = {"peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)}
+    if torch.cuda.is_available():
+        peak["peak_gpu_memory_gb"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+    return peak
+
+
+def build_datasets(data_args, processor, seed: int):
+    """(train, eval subset used during training, whole eval split); eval labels stay plain, like eval decoding."""
+    from training.data import LabelForms, WhisperExamples, load_split
+
+    forms = LabelForms.from_tokenizer(processor.tokenizer)
+    train = WhisperExamples(load_split(data_args.data, data_args.train_split, data_args.max_train_samples),
+                            forms, data_args.timestamp_fraction, seed)
+    if not data_args.eval_split:
+        return train, None, None
+    full = load_split(data_args.data, data_args.eval_split)
+    capped = full.select(range(min(len(full), data_args.max_eval_samples))) if data_args.max_eval_samples else full
+    return train, WhisperExamples(capped, forms), WhisperExamples(full, forms)
+
+
+def check_features_match(data_dir: str, processor) -> None:
+    """Refuse shards labelled with another tokenizer layout or mel size than the model's."""
+    manifest = json.loads((Path(data_dir) / "manifest.json").read_text(encoding="utf-8"))
+    tokens = manifest.get("tokenizer", {})
+    vocab = tokens.get("vocab_size")
+    if vocab and vocab != len(processor.tokenizer):
+        raise SystemExit(f"error: {data_dir} was labelled with a {vocab}-token vocabulary, the model's has "
+                         f"{len(processor.tokenizer)}: featurize again with --model set to this base")
+    prefix = tokens.get("prefix_tokens")
+    if prefix and processor.tokenizer.convert_tokens_to_ids(prefix) != tokens.get("prefix_ids"):
+        raise SystemExit(f"error: {data_dir}'s label ids do not match the model's tokenizer")
+    mels = manifest.get("feature_extractor", {}).get("feature_size")
+    if mels and mels != processor.feature_extractor.feature_size:
+        raise SystemExit(f"error: {data_dir} has {mels} mel bins, the model wants "
+                         f"{processor.feature_extractor.feature_size}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from accelerate import PartialState
+    from transformers import Seq2SeqTrainer, set_seed
+
+    from training import checkpoints
+    from training.arguments import parse, resolved_options
+    from training.data import WhisperCollator
+    from training.metrics import ComputeMetrics
+    from training.model import configure, describe_base, load_base, parameter_counts
+
+    model_args, data_args, train_args, _ = parse(argv)
+    if not (Path(data_args.data) / "manifest.json").is_file():
+        raise SystemExit(f"error: {data_args.data} is not a finished featurize folder (no manifest.json): "
+                         "run python -m featurize --source ... --out FOLDER first, or rerun it to finish")
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO,
+                        stream=sys.stdout)
+    is_main = train_args.process_index == 0  # first touch sets up the distributed state from the args
+    out = Path(train_args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # Resume point first: all ranks agree on it (only incomplete folders are deleted, by rank 0).
+    resume = checkpoints.latest_complete_checkpoint(out)
+    if is_main:
+        for folder in checkpoints.discard_incomplete(out):
+            log.warning("discarded incomplete checkpoint %s (killed while it was being written)", folder.name)
+    PartialState().wait_for_everyone()
+    if resume:
+        log.info("resuming from %s", resume)
+    else:
+        log.info("starting from %s", describe_base(model_args.base))
+
+    set_seed(train_args.seed)
+    model, processor = load_base(model_args.base)
+    check_features_match(data_args.data, processor)
+    spec_augment = None
+    if model_args.apply_spec_augment:
+        spec_augment = {k: getattr(model_args, k) for k in ("mask_time_prob", "mask_time_length",
+                                                            "mask_time_min_masks", "mask_feature_prob",
+                                                            "mask_feature_length")}
+    lora = None
+    if model_args.lora:
+        lora = {"r": model_args.lora_r, "lora_alpha": model_args.lora_alpha, "lora_dropout": model_args.lora_dropout,
+                "target_modules": [m.strip() for m in model_args.lora_target_modules.split(",") if m.strip()]}
+    model = configure(model, language=model_args.language, task=model_args.task, spec_augment=spec_augment,
+                      freeze_encoder=model_args.freeze_encoder, lora=lora,
+                      gradient_checkpointing=bool(train_args.activation_checkpointing),
+                      reentrant_checkpointing=bool((train_args.activation_checkpointing_kwargs or {})
+                                                   .get("use_reentrant", False)))
+    trainable, total = parameter_counts(model)
+    log.info("parameters: %.1f M trainable of %.1f M", trainable / 1e6, total / 1e6)
+
+    with train_args.main_process_first(desc="loading shards"):
+        train_set, eval_capped, eval_full = build_datasets(data_args, processor, train_args.seed)
+    log.info("train: %d clips; eval: %s", len(train_set),
+             f"{len(eval_capped)} during training, {len(eval_full)} at the end" if eval_full else "none")
+
+    options = resolved_options(model_args, data_args, train_args)
+    options_text = json.dumps(options, indent=1, ensure_ascii=False)
+    if is_main:
+        (out / RUN_CONFIG).write_text(options_text, encoding="utf-8")
+    # Trainer's own rotation would delete the previous checkpoint before the new one is marked
+    # complete; the callback rotates after marking instead.
+    keep_last, train_args.save_total_limit = train_args.save_total_limit, None
+    if not eval_capped:
+        train_args.eval_strategy = "no"
+        train_args.metric_for_best_model = None
+    trainer = Seq2SeqTrainer(
+        model=model,
+        args=train_args,
+        train_dataset=train_set,
+        eval_dataset=eval_capped,
+        data_collator=WhisperCollator(model.config.decoder_start_token_id, processor.tokenizer.pad_token_id),
+        processing_class=processor,
+        compute_metrics=ComputeMetrics(processor.tokenizer),
+        callbacks=[checkpoints.CompleteCheckpointCallback(keep_last, {RUN_CONFIG: options_text})],
+    )
+    # A rerun of a finished run (e.g. after a kill during the final save) only redoes what is missing.
+    finished_before = resume is not None and 0 < train_args.max_steps <= checkpoints.step_of(resume)
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    metrics = {**result.metrics, **_peak_memory(), "train_wall_s": round(time.perf_counter() - started, 1),
+               "trainable_parameters": trainable, "total_parameters": total}
+    trainer.save_model(str(out))  # final weights (LoRA: the adapter) + processor, beside the checkpoints
+    trainer.save_state()
+    if not (finished_before and (out / "train_results.json").is_file()):
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+    if finished_before and (out / "eval_full_results.json").is_file():
+        log.info("already trained to step %d and evaluated: nothing left to do", train_args.max_steps)
+    elif eval_full is not None and data_args.final_eval:
+        final = trainer.evaluate(eval_dataset=eval_full, metric_key_prefix="eval_full")
+        trainer.log_metrics("eval_full", final)
+        trainer.save_metrics("eval_full", final)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
