@@ -47,6 +47,7 @@ class Transcript:
     duration: float
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0  # wall-clock time of the whole pipeline
+    model_seconds: float = 0.0  # of which waiting for faster-whisper (VAD, encoder, decoder, alignment)
 
     @property
     def text(self) -> str:
@@ -112,7 +113,14 @@ def transcribe(audio: np.ndarray, model, options: TranscribeOptions | None = Non
         log_prob_threshold=LOW_LOGPROB,
     )
     per_segment: list[list[Word]] = []
-    for segment in segments:
+    model_seconds = time.perf_counter() - started
+    segments = iter(segments)
+    while True:
+        waiting = time.perf_counter()
+        segment = next(segments, None)
+        model_seconds += time.perf_counter() - waiting
+        if segment is None:
+            break
         words = [] if drop_segment(segment) else collapse_repeats(timed_words(segment))
         if words:
             per_segment.append(words)
@@ -128,4 +136,4 @@ def transcribe(audio: np.ndarray, model, options: TranscribeOptions | None = Non
     warnings = translate_cues(cues, options.english, audio=audio, model=model,
                               language=info.language, beam_size=options.beam_size)
     return Transcript(cues=cues, language=info.language, duration=duration, warnings=warnings,
-                      seconds=time.perf_counter() - started)
+                      seconds=time.perf_counter() - started, model_seconds=model_seconds)
