@@ -41,9 +41,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as `python tests/load_test.py`
     sys.path.insert(0, str(ROOT))
 
-from tests.conftest import clip_path, free_port, read_split, wait_http  # noqa: E402
+from tests import served_media  # noqa: E402
+from tests.conftest import free_port, read_split, wait_http  # noqa: E402
 
-SILENCE_GAP = 0.4  # seconds between joined clips
 MAX_REQUESTS = 200  # the script is bounded whatever the options say
 MAX_CONCURRENCY = 16
 
@@ -142,15 +142,7 @@ def ffmpeg() -> str:
 
 def join_clips(rows: list[dict], out: Path) -> float:
     """The rows' clips one after another with SILENCE_GAP between, as a 16 kHz mono MP3; its seconds."""
-    n = len(rows)
-    cmd = [ffmpeg(), "-v", "error", "-y"]
-    for row in rows:
-        cmd += ["-i", str(clip_path(row))]
-    pads = "".join(f"[{i}:a]aresample=16000,aformat=channel_layouts=mono,apad=pad_dur={SILENCE_GAP}[a{i}];"
-                   for i in range(n))
-    cmd += ["-filter_complex", pads + "".join(f"[a{i}]" for i in range(n)) + f"concat=n={n}:v=0:a=1[a]",
-            "-map", "[a]", "-c:a", "libmp3lame", "-b:a", "64k", str(out)]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+    served_media.join_clips(rows, out, ("-c:a", "libmp3lame", "-b:a", "64k"))
     from app.audio import probe_duration
 
     return probe_duration(out) or 0.0

@@ -44,18 +44,23 @@ def reference_rows(n: int = 3) -> list[dict]:
     return rows[:n]
 
 
-def build_video(rows: list[dict], out: Path) -> Path:
-    """MP4 (H.264 black frames + AAC): the rows' clips one after another with short gaps."""
+def join_clips(rows: list[dict], out: Path, codec: tuple[str, ...] = ()) -> Path:
+    """The rows' clips one after another, SILENCE_GAP after each, as one 16 kHz mono audio file."""
     n = len(rows)
-    speech = out.with_suffix(".speech.wav")
     cmd = [ffmpeg(), "-v", "error", "-y"]
     for row in rows:
         cmd += ["-i", str(clip_path(row))]
     pads = "".join(f"[{i}:a]aresample=16000,aformat=channel_layouts=mono,apad=pad_dur={SILENCE_GAP}[a{i}];"
                    for i in range(n))
     cmd += ["-filter_complex", pads + "".join(f"[a{i}]" for i in range(n)) + f"concat=n={n}:v=0:a=1[a]",
-            "-map", "[a]", str(speech)]
-    subprocess.run(cmd, check=True, capture_output=True)
+            "-map", "[a]", *codec, str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    return out
+
+
+def build_video(rows: list[dict], out: Path) -> Path:
+    """MP4 (H.264 black frames + AAC): the rows' clips one after another with short gaps."""
+    speech = join_clips(rows, out.with_suffix(".speech.wav"))
     seconds = media_duration(speech)
     subprocess.run([ffmpeg(), "-v", "error", "-y", "-f", "lavfi",
                     "-i", f"color=c=black:s=160x120:r=10:d={seconds:.3f}", "-i", str(speech),
