@@ -209,4 +209,4 @@ def launch(args) -> None:
     demo.queue(default_concurrency_limit=int(os.environ.get("ZIMU_CONCURRENCY", 1)))
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                 css_paths=[ASSETS / "style.css"], theme=gr.themes.Soft(),
-                allowed_paths=[str(RESULTS_ROOT)], max_file_size=f"{MAX_UPLOAD_MB:.0f}mb")
+                allowed_paths=[str(RESULTS_ROOT)], max_file_size=int(MAX_UPLOAD_MB * 1e6))

@@ -26,6 +26,10 @@ def client(app_url, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def endpoints(client) -> dict[str, str]:
+    return find_endpoints(client)
+
+
+def find_endpoints(client) -> dict[str, str]:
     """api_name of the Upload button (its input is the File) and of the URL button (the Textbox)."""
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     by_input: dict[str, list[str]] = {}
@@ -123,3 +127,32 @@ def test_upload_of_a_good_clip_returns_transcript_and_srt(client, endpoints, zh_
 def test_video_link_returns_transcript_and_playable_audio(client, endpoints, site):
     player = check_result(call(client, endpoints["url"], site.url("clip.mp4")), site.sentences)
     assert player.endswith(".mp3")  # the MP4 download is re-encoded for the browser's player
+
+
+@pytest.mark.slow
+def test_upload_size_limit_is_configurable(tmp_path, zh_synth):
+    """ZIMU_MAX_UPLOAD_MB reaches Gradio's max_file_size: a 5 kB clip is refused at a 2 kB limit."""
+    import os
+    import subprocess
+    import sys
+
+    from gradio_client import Client, handle_file
+
+    from tests.conftest import ROOT, free_port, wait_http
+
+    port = free_port()
+    env = dict(os.environ, ZIMU_MAX_UPLOAD_MB="0.002")
+    with open(tmp_path / "server.log", "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "app", "--port", str(port)], cwd=ROOT, env=env,
+                                  stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", proc=server)
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path / "dl"))
+        upload = find_endpoints(client)["upload"]
+        clip = clip_path(read_split("test")[0])
+        assert clip.stat().st_size > 2_000
+        with pytest.raises(Exception, match="exceeds the maximum file size of 2000 bytes"):
+            client.predict(handle_file(str(clip)), "zh", "none", ["hanzi"], api_name=upload)
+    finally:
+        server.terminate()
+        server.wait(10)
