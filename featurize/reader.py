@@ -90,14 +90,21 @@ class WhisperCollator:
 
     def __call__(self, rows: list[dict]) -> dict:
         input_features = np.stack([np.asarray(r["input_features"], dtype=np.float32) for r in rows])
-        width = max(len(r["labels"]) for r in rows)
-        labels = np.full((len(rows), width), -100, dtype=np.int64)
-        for i, r in enumerate(rows):
-            labels[i, : len(r["labels"])] = r["labels"]
-        if (labels[:, 0] == self.decoder_start_token_id).all():
-            labels = labels[:, 1:]
+        labels = pad_labels([r["labels"] for r in rows], self.decoder_start_token_id)
         if self.return_tensors == "pt":
             import torch
 
             return {"input_features": torch.from_numpy(input_features), "labels": torch.from_numpy(labels)}
         return {"input_features": input_features, "labels": labels}
+
+
+def pad_labels(label_lists: list[list[int]], decoder_start_token_id: int) -> np.ndarray:
+    """Label ids padded with -100 (ignored by the loss) into one int64 array, without the leading
+    <|startoftranscript|> when every row has it (the model prepends it itself)."""
+    width = max(len(ids) for ids in label_lists)
+    labels = np.full((len(label_lists), width), -100, dtype=np.int64)
+    for i, ids in enumerate(label_lists):
+        labels[i, : len(ids)] = ids
+    if (labels[:, 0] == decoder_start_token_id).all():
+        labels = labels[:, 1:]
+    return labels

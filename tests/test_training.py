@@ -407,3 +407,106 @@ def test_exported_embedded_base_transcribes_through_app_cli(work, zh_synth):
             "--english", "none", "--formats", "txt", "-o", str(subtitles), env=env)
     hanzi = (subtitles / "hsk1-0003.txt").read_text(encoding="utf-8").splitlines()[0]
     assert cer([row["sentence"]], [hanzi]) == 0.0, hanzi
+
+
+# --- encoder-output cache (decoder-only training on CPU) -------------------------------------------
+
+
+def test_encoder_cache_matches_the_encoder_and_resumes_after_a_crash(work, features, processor, monkeypatch):
+    import numpy as np
+    import torch
+
+    from training import encoder_cache
+    from training.data import load_split
+
+    model = tiny_whisper(processor)
+    whole = encoder_cache.build(model, features, "train", work / "cache-whole", batch_size=4)
+    rows = load_split(features, "train")
+    assert whole.ids == list(rows.with_format(None)["id"]) and len(whole) == TRAIN_CLIPS
+    with torch.inference_mode():
+        expected = model.get_encoder()(torch.from_numpy(np.stack(rows[:2]["input_features"]))).last_hidden_state
+    assert torch.allclose(torch.stack([whole[0], whole[1]]), expected, atol=2e-3, rtol=2e-3)  # float16 storage
+
+    # A crash after the first batch leaves progress behind; the rerun computes only the rest.
+    encoder = model.get_encoder()
+    real_forward, calls = encoder.forward, []
+
+    def crash_on_second_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_forward(*args, **kwargs)
+
+    monkeypatch.setattr(encoder, "forward", crash_on_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        encoder_cache.build(model, features, "train", work / "cache-crash", batch_size=4)
+    (folder,) = (work / "cache-crash").iterdir()
+    assert json.loads((folder / "progress.json").read_text()) == {"rows": 4} and not (folder / "done.json").exists()
+    monkeypatch.setattr(encoder, "forward", real_forward)
+    resumed = encoder_cache.build(model, features, "train", work / "cache-crash", batch_size=4)
+    assert np.array_equal(resumed.array, whole.array)
+
+    # Other weights: another cache folder, never the stale one.
+    other = tiny_whisper(processor, seed=1)
+    assert encoder_cache.cache_key(other.get_encoder(), features, "train") != folder.name.split("-", 1)[1]
+
+
+@pytest.mark.slow
+def test_cached_encoder_run_trains_the_decoder_only_with_the_same_loss(work, features, tiny_base):
+    from safetensors.torch import load_file
+
+    common = ["--max_steps", "2", "--save_steps", "2", "--per_device_train_batch_size", "4", "--learning_rate", "1e-3",
+              "--warmup_steps", "0", "--logging_steps", "1", "--eval_strategy", "no", "--final_eval", "false",
+              "--dataloader_num_workers", "0", "--train_share", "0.5", "--disable_tqdm", "true"]
+    cached, frozen = work / "run-cached", work / "run-frozen"
+    _python(*_train(cached, features, tiny_base), *common, "--cache_encoder_outputs", "true", env=_env(work))
+    _python(*_train(frozen, features, tiny_base), *common, "--freeze_encoder", "true", env=_env(work))
+    assert any((features / "encoder-cache").glob("train-*/done.json"))
+    # Same rows in the same order: only the float16 rounding of the cached outputs differs.
+    cached_losses, frozen_losses = _losses(cached), _losses(frozen)
+    assert sorted(cached_losses) == [1, 2]
+    for step in (1, 2):
+        assert cached_losses[step] == pytest.approx(frozen_losses[step], rel=1e-2)
+    trained, base = load_file(cached / "model.safetensors"), load_file(tiny_base / "model.safetensors")
+    assert all((trained[k] == base[k]).all() for k in base if k.startswith("model.encoder."))
+    assert any(not (trained[k] == base[k]).all() for k in base if k.startswith("model.decoder.layers."))
+    config = json.loads((cached / "run_config.json").read_text())
+    assert config["cache_encoder_outputs"] is True and config["train_share"] == 0.5
+
+
+def test_seeded_subset_spreads_over_a_sorted_split():
+    from training.data import seeded_subset
+
+    chosen = seeded_subset(3000, 0.25, seed=42)
+    assert len(chosen) == 750 and chosen == sorted(set(chosen)) and chosen == seeded_subset(3000, 0.25, seed=42)
+    assert chosen[0] < 50 and chosen[-1] > 2950  # not the first 750 of a level-sorted split
+
+
+# --- training.evaluate ------------------------------------------------------------------------------
+
+
+def test_evaluate_ct2_on_cv_layout_and_transformers_on_shards(work, features, tiny_base, zh_synth):
+    env = _env(work)
+    table = work / "eval.csv"
+    proc = _python("-m", "training.evaluate", "--model", "embedded", "--data", str(zh_synth), "--split", "dev",
+                   "--limit", "3", "--csv", str(table), "--json", str(work / "eval.json"), env=env)
+    summary = json.loads((work / "eval.json").read_text())
+    assert summary["clips"] == 3 and summary["decoder"] == "faster-whisper (app)" and summary["cer"] <= 0.2
+    assert summary["rtf"] > 0 and "CER" in proc.stdout
+    with open(table, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["clip"] for r in rows] == [r["path"] for r in
+                                         list(csv.DictReader(open(DATA / "dev.tsv", encoding="utf-8"),
+                                                             delimiter="\t", quoting=csv.QUOTE_NONE))[:3]]
+    assert all(int(r["char_errors"]) >= 0 and int(r["ref_chars"]) > 0 for r in rows)
+
+    # A transformers folder on featurized shards: generate path; a random tiny model scores badly but runs.
+    _python("-m", "training.evaluate", "--model", str(tiny_base), "--data", str(features), "--split", "dev",
+            "--beam-size", "1", "--json", str(work / "eval-tiny.json"), env=env)
+    tiny = json.loads((work / "eval-tiny.json").read_text())
+    assert tiny["clips"] == DEV_CLIPS and tiny["decoder"] == "transformers generate" and tiny["cer"] > 0.5
+
+    for bad in (["--data", str(features), "--split", "nope"], ["--data", str(work / "missing")]):
+        proc = _python("-m", "training.evaluate", *bad, env=env, check=False)
+        assert proc.returncode == 1 and proc.stderr.strip().startswith("error:")
+        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

@@ -36,6 +36,10 @@ class ModelArguments:
     lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA path"})
     lora_target_modules: str = field(default="q_proj,k_proj,v_proj,out_proj,fc1,fc2", metadata={
         "help": "comma-separated linear layers that get adapters (decoder only with --freeze_encoder)"})
+    cache_encoder_outputs: bool = field(default=False, metadata={
+        "help": "decoder-only training on encoder outputs computed once and kept on disk (implies "
+                "--freeze_encoder; no SpecAugment): on a CPU the encoder is most of a step's cost, so every "
+                "further epoch and every further run on the same shards costs only the decoder"})
     apply_spec_augment: bool = field(default=False, metadata={
         "help": "SpecAugment on the log-mel input during training (Whisper's built-in masking)"})
     mask_time_prob: float = field(default=0.05, metadata={"help": "SpecAugment: share of frames masked"})
@@ -55,6 +59,12 @@ class DataArguments:
     train_split: str = field(default="train", metadata={"help": "split to train on"})
     eval_split: str = field(default="dev", metadata={"help": "split for evaluation ('' for none)"})
     max_train_samples: int | None = field(default=None, metadata={"help": "use only the first N training clips"})
+    train_share: float | None = field(default=None, metadata={
+        "help": "train on a seeded random share (0..1] of the training split: data-size experiments "
+                "(the shards may be sorted, e.g. by HSK level, so the first N clips would be biased)"})
+    encoder_cache_dir: str | None = field(default=None, metadata={
+        "help": "where --cache_encoder_outputs keeps the encoder outputs (default: DATA/encoder-cache); "
+                "float16, ~1.5 MB per clip for whisper-base, reused by every run on the same shards and base"})
     max_eval_samples: int | None = field(default=200, metadata={
         "help": "evaluation during training uses only the first N clips of the eval split (fast, capped); "
                 "the full split is evaluated once at the end"})

@@ -98,19 +98,57 @@ class WhisperExamples(torch.utils.data.Dataset):
         return {"input_features": row["input_features"], "labels": self.labels(row)}
 
 
+class CachedEncoderExamples(WhisperExamples):
+    """Rows whose encoder output was computed once (training.encoder_cache): {"encoder_outputs",
+    "labels"}. Only the label columns are read from the shards; no audio is decoded."""
+
+    def __init__(self, rows, outputs, label_forms: LabelForms, timestamp_fraction: float = 0.0, seed: int = 0,
+                 indices: list[int] | None = None):
+        labels_only = rows.with_format(None).select_columns(["id", "duration", "labels"])
+        if list(labels_only["id"]) != outputs.ids[: len(labels_only)]:
+            raise SystemExit("error: the encoder-output cache does not belong to these shards: delete it and rerun")
+        super().__init__(labels_only, label_forms, timestamp_fraction, seed)
+        self.outputs = outputs
+        self.indices = list(range(len(labels_only))) if indices is None else indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index: int) -> dict:
+        i = self.indices[int(index)]
+        return {"encoder_outputs": self.outputs[i], "labels": self.labels(self.rows[i])}
+
+
+def seeded_subset(size: int, share: float, seed: int) -> list[int]:
+    """A seeded random share of range(size), in order: data-size experiments on shards sorted by level."""
+    import random
+
+    count = max(1, round(size * share))
+    return sorted(random.Random(seed).sample(range(size), count))
+
+
 @dataclass
 class WhisperCollator:
     """featurize.reader.WhisperCollator (stack, pad labels with -100, drop the leading
     <|startoftranscript|> the model prepends itself) + decoder_input_ids: the labels shifted right
-    behind decoder_start_token_id, exactly what the model would build from them."""
+    behind decoder_start_token_id, exactly what the model would build from them. Cached encoder
+    outputs go to the model as `encoder_outputs`, which makes it skip its encoder."""
 
     decoder_start_token_id: int
     pad_token_id: int
 
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
         from featurize.reader import WhisperCollator as ShardCollator
+        from featurize.reader import pad_labels
 
-        batch = ShardCollator(self.decoder_start_token_id)(examples)
+        if "encoder_outputs" in examples[0]:
+            from transformers.modeling_outputs import BaseModelOutput
+
+            hidden = torch.stack([e["encoder_outputs"] for e in examples])
+            labels = torch.from_numpy(pad_labels([e["labels"] for e in examples], self.decoder_start_token_id))
+            batch = {"encoder_outputs": BaseModelOutput(last_hidden_state=hidden), "labels": labels}
+        else:
+            batch = ShardCollator(self.decoder_start_token_id)(examples)
         labels = batch["labels"]
         decoder_input_ids = torch.full_like(labels, self.pad_token_id)
         decoder_input_ids[:, 0] = self.decoder_start_token_id

@@ -35,18 +35,36 @@ def _peak_memory() -> dict[str, float]:
     return peak
 
 
-def build_datasets(data_args, processor, seed: int):
-    """(train, eval subset used during training, whole eval split); eval labels stay plain, like eval decoding."""
-    from training.data import LabelForms, WhisperExamples, load_split
+def build_datasets(data_args, model, processor, seed: int, cache_encoder_outputs: bool = False):
+    """(train, eval subset used during training, whole eval split); eval labels stay plain, like eval decoding.
+
+    With cache_encoder_outputs the rows carry the encoder's output (computed now if not cached yet)
+    instead of log-mel features."""
+    from training import encoder_cache
+    from training.data import CachedEncoderExamples, LabelForms, WhisperExamples, load_split, seeded_subset
 
     forms = LabelForms.from_tokenizer(processor.tokenizer)
-    train = WhisperExamples(load_split(data_args.data, data_args.train_split, data_args.max_train_samples),
-                            forms, data_args.timestamp_fraction, seed)
+    cache_dir = data_args.encoder_cache_dir or str(Path(data_args.data) / "encoder-cache")
+
+    def examples(split: str, limit: int | None = None, share: float | None = None, timestamps: float = 0.0):
+        rows = load_split(data_args.data, split)
+        indices = list(range(len(rows)))
+        if share is not None and share < 1:
+            indices = seeded_subset(len(rows), share, seed)
+        indices = indices[:limit] if limit is not None else indices
+        if cache_encoder_outputs:
+            outputs = encoder_cache.build(model, data_args.data, split, cache_dir)
+            return CachedEncoderExamples(rows, outputs, forms, timestamps, seed, indices)
+        rows = rows.select(indices) if len(indices) < len(rows) else rows
+        return WhisperExamples(rows, forms, timestamps, seed)
+
+    train = examples(data_args.train_split, data_args.max_train_samples, data_args.train_share,
+                     data_args.timestamp_fraction)
     if not data_args.eval_split:
         return train, None, None
-    full = load_split(data_args.data, data_args.eval_split)
-    capped = full.select(range(min(len(full), data_args.max_eval_samples))) if data_args.max_eval_samples else full
-    return train, WhisperExamples(capped, forms), WhisperExamples(full, forms)
+    full = examples(data_args.eval_split)
+    capped = examples(data_args.eval_split, data_args.max_eval_samples) if data_args.max_eval_samples else full
+    return train, capped, full
 
 
 def check_features_match(data_dir: str, processor) -> None:
@@ -109,8 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     if model_args.lora:
         lora = {"r": model_args.lora_r, "lora_alpha": model_args.lora_alpha, "lora_dropout": model_args.lora_dropout,
                 "target_modules": [m.strip() for m in model_args.lora_target_modules.split(",") if m.strip()]}
+    if model_args.cache_encoder_outputs and spec_augment:
+        raise SystemExit("error: --apply_spec_augment changes the encoder's input every step, which a cache of its "
+                         "outputs cannot follow: drop one of the two (augment with featurize instead)")
     model = configure(model, language=model_args.language, task=model_args.task, spec_augment=spec_augment,
-                      freeze_encoder=model_args.freeze_encoder, lora=lora,
+                      freeze_encoder=model_args.freeze_encoder or model_args.cache_encoder_outputs, lora=lora,
                       gradient_checkpointing=bool(train_args.activation_checkpointing),
                       reentrant_checkpointing=bool((train_args.activation_checkpointing_kwargs or {})
                                                    .get("use_reentrant", False)))
@@ -118,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info("parameters: %.1f M trainable of %.1f M", trainable / 1e6, total / 1e6)
 
     with train_args.main_process_first(desc="loading shards"):
-        train_set, eval_capped, eval_full = build_datasets(data_args, processor, train_args.seed)
+        train_set, eval_capped, eval_full = build_datasets(data_args, model, processor, train_args.seed,
+                                                           model_args.cache_encoder_outputs)
     log.info("train: %d clips; eval: %s", len(train_set),
              f"{len(eval_capped)} during training, {len(eval_full)} at the end" if eval_full else "none")
 

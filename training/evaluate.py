@@ -1,0 +1,185 @@
+"""Score any Whisper model on any split: normalised CER, jieba WER, real-time factor, per-utterance CSV.
+
+    python -m training.evaluate --model M --data D [--split test] [--csv out.csv] [--json out.json]
+
+--model  `embedded`, a CTranslate2 folder (e.g. an export of training.export) or a transformers
+         folder / Hub id (e.g. a training run's --out, a checkpoint-N folder, openai/whisper-small).
+--data   a Common Voice layout folder (clips/ + SPLIT.tsv) or a featurize folder (manifest.json,
+         shards stored with --store audio).
+
+CTranslate2 models are decoded exactly like the app decodes (app.transcribe.transcribe: faster-whisper,
+beam 5, VAD, hallucination guards, Simplified output), so the number is the one a user of the app
+would see. transformers models are decoded with `generate` (beam --beam-size, language zh, one
+30-s window per clip, no VAD); export them to CTranslate2 for the app's number. CER is
+app.text.cer after app.text.normalize_for_cer (Simplified, punctuation removed, width unified);
+WER is over jieba words of the same normalised text (training.metrics). RTF = decoding seconds /
+audio seconds (audio loading excluded) on this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.errors import UserError
+
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class Utterance:
+    key: str
+    reference: str
+    audio: np.ndarray
+
+
+def read_utterances(data: Path, split: str, limit: int = 0) -> list[Utterance]:
+    """A CV-layout split (clips decoded by app.audio) or a featurize split (stored audio decoded)."""
+    if (data / "manifest.json").is_file():
+        import datasets
+
+        from featurize import audio_codec
+        from featurize.reader import split_files
+
+        try:
+            files = split_files(data, split)
+        except KeyError as exc:
+            raise UserError(str(exc.args[0])) from None
+        rows = datasets.load_dataset("parquet", data_files={split: files}, split=split).with_format(None)
+        if "audio" not in rows.column_names:
+            raise UserError(f"{data} stores log-mel only (--store logmel): evaluation decodes audio, "
+                            "featurize with --store audio for it")
+        rows = rows.select(range(min(limit, len(rows)))) if limit else rows
+        return [Utterance(row["id"], row["text"], audio_codec.decode(row["audio"]["bytes"])) for row in rows]
+    from app.audio import load_audio
+    from app.evaluate import read_split
+
+    rows = read_split(data, split)
+    rows = rows[:limit] if limit else rows
+    return [Utterance(row["path"], row["sentence"], load_audio(data / "clips" / row["path"])) for row in rows]
+
+
+def is_ctranslate2(model: str) -> bool:
+    from training.model import is_ct2_folder
+
+    return model == "embedded" or is_ct2_folder(Path(model).expanduser())
+
+
+class CTranslate2Decoder:
+    """The app's own decoding path."""
+
+    def __init__(self, model: str, beam_size: int, compute_type: str | None):
+        from app.model import load_model
+        from app.transcribe import TranscribeOptions
+
+        self.model = load_model(None if model == "embedded" else model, None, compute_type)
+        self.options = TranscribeOptions(language="zh", english="none", beam_size=beam_size)
+
+    def __call__(self, audio: list[np.ndarray]) -> list[str]:
+        from app.transcribe import transcribe
+
+        texts = []
+        for clip in audio:
+            try:
+                texts.append(transcribe(clip, self.model, self.options).text)
+            except UserError:  # "no speech found": an empty hypothesis, scored as deletions
+                texts.append("")
+        return texts
+
+
+class TransformersDecoder:
+    """WhisperForConditionalGeneration.generate on one padded 30-s window per clip."""
+
+    def __init__(self, model: str, beam_size: int):
+        import torch
+
+        from training.model import load_base
+
+        self.torch = torch
+        self.model, self.processor = load_base(model)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model.to(self.device).eval()
+        self.beam_size = beam_size
+
+    def __call__(self, audio: list[np.ndarray]) -> list[str]:
+        from app.text import to_simplified
+
+        features = self.processor.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        with self.torch.inference_mode():
+            ids = self.model.generate(features.input_features.to(self.device), language="zh", task="transcribe",
+                                      num_beams=self.beam_size, max_new_tokens=200)
+        return [to_simplified(t) for t in self.processor.tokenizer.batch_decode(ids, skip_special_tokens=True)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--model", default="embedded",
+                        help="embedded, a CTranslate2 folder, a transformers folder or a Hub id")
+    parser.add_argument("--data", type=Path, required=True, help="Common Voice layout folder or featurize folder")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--limit", type=int, default=0, help="first N clips only (0 = all)")
+    parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=8, help="clips per generate call (transformers)")
+    parser.add_argument("--compute-type", default=None, help="CTranslate2 compute type (default: the app's)")
+    parser.add_argument("--csv", type=Path, default=None, help="per-utterance results")
+    parser.add_argument("--json", type=Path, default=None, help="the summary as JSON")
+    args = parser.parse_args(argv)
+
+    from tqdm import tqdm
+
+    from app.text import char_errors, normalize_for_cer, traditional_only_chars
+    from training.metrics import score
+
+    try:
+        if not args.data.is_dir():
+            raise UserError(f"{args.data} is not a folder")
+        utterances = read_utterances(args.data, args.split, args.limit)
+        if not utterances:
+            raise UserError(f"{args.data} has no clips in split {args.split!r}")
+        ct2 = is_ctranslate2(args.model)
+        decoder = (CTranslate2Decoder(args.model, args.beam_size, args.compute_type) if ct2
+                   else TransformersDecoder(args.model, args.beam_size))
+    except (UserError, OSError, ValueError) as exc:
+        print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 1
+
+    step = 1 if ct2 else args.batch_size
+    hypotheses: list[str] = []
+    seconds = 0.0
+    for first in tqdm(range(0, len(utterances), step), desc=args.split, unit="batch" if step > 1 else "clip"):
+        batch = utterances[first: first + step]
+        started = time.perf_counter()
+        hypotheses += decoder([u.audio for u in batch])
+        seconds += time.perf_counter() - started
+    references = [u.reference for u in utterances]
+    audio_seconds = sum(u.audio.size for u in utterances) / SAMPLE_RATE
+    summary = {"model": args.model, "decoder": "faster-whisper (app)" if ct2 else "transformers generate",
+               "data": str(args.data), "split": args.split, "clips": len(utterances),
+               "audio_minutes": round(audio_seconds / 60, 2), **{k: round(v, 4) for k, v in
+                                                                 score(references, hypotheses).items()},
+               "rtf": round(seconds / audio_seconds, 4),
+               "traditional_only_chars": sum(len(traditional_only_chars(h)) for h in hypotheses)}
+    print(f"{summary['model']} on {args.split} ({summary['clips']} clips, {summary['audio_minutes']} min, "
+          f"{summary['decoder']}): CER {summary['cer']:.2%}  WER(jieba) {summary['wer']:.2%}  "
+          f"RTF {summary['rtf']:.3f}  Traditional-only chars {summary['traditional_only_chars']}")
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    if args.csv:
+        with open(args.csv, "w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["clip", "reference", "hypothesis", "char_errors", "ref_chars"])
+            for u, h in zip(utterances, hypotheses, strict=True):
+                writer.writerow([u.key, u.reference, h, char_errors(u.reference, h), len(normalize_for_cer(u.reference))])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
