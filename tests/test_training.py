@@ -474,6 +474,25 @@ def test_cached_encoder_run_trains_the_decoder_only_with_the_same_loss(work, fea
     assert config["cache_encoder_outputs"] is True and config["train_share"] == 0.5
 
 
+def test_error_kinds_split_character_errors_the_way_a_learner_would():
+    from app.text import char_errors
+    from training.evaluate import error_kinds
+
+    cases = {
+        ("他在看电视。", "他在看电视"): {},
+        ("他去银行汇款。", "他去银行会馆"): {"homophone": 1, "other_syllable": 1},  # huì=huì, kuǎn≠guǎn
+        ("今天是几月几日？", "今天是几热几日"): {"other_syllable": 1},
+        ("他买了书。", "他卖了书"): {"tone": 1},  # mǎi / mài
+        ("我们是同学。", "我们同学"): {"deletion": 1},
+        ("读者多了。", "读者咱们多了"): {"insertion": 2},
+        ("", "啊"): {"insertion": 1},
+    }
+    for (reference, hypothesis), expected in cases.items():
+        kinds = error_kinds(reference, hypothesis)
+        assert {k: v for k, v in kinds.items() if v} == expected, (reference, hypothesis, kinds)
+        assert sum(kinds.values()) == char_errors(reference, hypothesis)
+
+
 def test_seeded_subset_spreads_over_a_sorted_split():
     from training.data import seeded_subset
 
@@ -499,6 +518,9 @@ def test_evaluate_ct2_on_cv_layout_and_transformers_on_shards(work, features, ti
                                          list(csv.DictReader(open(DATA / "dev.tsv", encoding="utf-8"),
                                                              delimiter="\t", quoting=csv.QUOTE_NONE))[:3]]
     assert all(int(r["char_errors"]) >= 0 and int(r["ref_chars"]) > 0 for r in rows)
+    kinds = ("homophone", "tone", "other_syllable", "insertion", "deletion")
+    assert all(sum(int(r[k]) for k in kinds) == int(r["char_errors"]) for r in rows)
+    assert sum(summary["errors"].values()) == sum(int(r["char_errors"]) for r in rows)
 
     # A transformers folder on featurized shards: generate path; a random tiny model scores badly but runs.
     _python("-m", "training.evaluate", "--model", str(tiny_base), "--data", str(features), "--split", "dev",

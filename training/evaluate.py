@@ -13,7 +13,8 @@ would see. transformers models are decoded with `generate` (beam --beam-size, la
 30-s window per clip, no VAD); export them to CTranslate2 for the app's number. CER is
 app.text.cer after app.text.normalize_for_cer (Simplified, punctuation removed, width unified);
 WER is over jieba words of the same normalised text (training.metrics). RTF = decoding seconds /
-audio seconds (audio loading excluded) on this machine.
+audio seconds (audio loading excluded) on this machine. Character errors are also split by kind
+(homophone, tone, other syllable, insertion, deletion): see `error_kinds`.
 """
 
 from __future__ import annotations
@@ -64,6 +65,45 @@ def read_utterances(data: Path, split: str, limit: int = 0) -> list[Utterance]:
     rows = read_split(data, split)
     rows = rows[:limit] if limit else rows
     return [Utterance(row["path"], row["sentence"], load_audio(data / "clips" / row["path"])) for row in rows]
+
+
+ERROR_KINDS = ("homophone", "tone", "other_syllable", "insertion", "deletion")
+
+
+def _reading(char: str) -> tuple[str, int] | None:
+    from app.pinyin import syllables
+
+    found = syllables(char)
+    return (found[0].initial + found[0].final, found[0].tone) if found else None
+
+
+def error_kinds(reference: str, hypothesis: str) -> dict[str, int]:
+    """Character errors by kind, for a learner's view of what goes wrong: a substituted character
+    with the same syllable and tone (homophone: only context can tell), the same syllable in another
+    tone, or another syllable; insertions; deletions. Readings are each character's citation reading
+    (app.pinyin). The kinds add up to app.text.char_errors."""
+    import jiwer
+
+    from app.text import normalize_for_cer
+
+    counts = dict.fromkeys(ERROR_KINDS, 0)
+    ref, hyp = normalize_for_cer(reference), normalize_for_cer(hypothesis)
+    if not ref:
+        counts["insertion"] = len(hyp)
+        return counts
+    for chunk in jiwer.process_characters(ref, hyp).alignments[0]:
+        if chunk.type == "insert":
+            counts["insertion"] += chunk.hyp_end_idx - chunk.hyp_start_idx
+        elif chunk.type == "delete":
+            counts["deletion"] += chunk.ref_end_idx - chunk.ref_start_idx
+        elif chunk.type == "substitute":
+            for said, heard in zip(ref[chunk.ref_start_idx: chunk.ref_end_idx],
+                                   hyp[chunk.hyp_start_idx: chunk.hyp_end_idx], strict=True):
+                a, b = _reading(said), _reading(heard)
+                kind = "other_syllable" if a is None or b is None or a[0] != b[0] else (
+                    "homophone" if a[1] == b[1] else "tone")
+                counts[kind] += 1
+    return counts
 
 
 def is_ctranslate2(model: str) -> bool:
@@ -167,17 +207,21 @@ def main(argv: list[str] | None = None) -> int:
                                                                  score(references, hypotheses).items()},
                "rtf": round(seconds / audio_seconds, 4),
                "traditional_only_chars": sum(len(traditional_only_chars(h)) for h in hypotheses)}
+    kinds = [error_kinds(u.reference, h) for u, h in zip(utterances, hypotheses, strict=True)]
+    summary["errors"] = {k: sum(c[k] for c in kinds) for k in ERROR_KINDS}
     print(f"{summary['model']} on {args.split} ({summary['clips']} clips, {summary['audio_minutes']} min, "
           f"{summary['decoder']}): CER {summary['cer']:.2%}  WER(jieba) {summary['wer']:.2%}  "
           f"RTF {summary['rtf']:.3f}  Traditional-only chars {summary['traditional_only_chars']}")
+    print("character errors: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary["errors"].items()))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     if args.csv:
         with open(args.csv, "w", encoding="utf-8", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["clip", "reference", "hypothesis", "char_errors", "ref_chars"])
-            for u, h in zip(utterances, hypotheses, strict=True):
-                writer.writerow([u.key, u.reference, h, char_errors(u.reference, h), len(normalize_for_cer(u.reference))])
+            writer.writerow(["clip", "reference", "hypothesis", "char_errors", "ref_chars", *ERROR_KINDS])
+            for u, h, k in zip(utterances, hypotheses, kinds, strict=True):
+                writer.writerow([u.key, u.reference, h, char_errors(u.reference, h), len(normalize_for_cer(u.reference)),
+                                 *(k[name] for name in ERROR_KINDS)])
     return 0
 
 
