@@ -474,6 +474,62 @@ def test_cached_encoder_run_trains_the_decoder_only_with_the_same_loss(work, fea
     assert config["cache_encoder_outputs"] is True and config["train_share"] == 0.5
 
 
+def test_encoder_layer_input_cache_matches_the_encoders_hidden_states(work, features, processor):
+    import numpy as np
+    import torch
+
+    from training import encoder_cache
+    from training.data import load_split
+
+    model = tiny_whisper(processor)
+    cached = encoder_cache.build(model, features, "train", work / "cache-layer", batch_size=4, layer=1)
+    (folder,) = (work / "cache-layer").iterdir()
+    assert folder.name.startswith("train-layer1-") and cached.layer == 1
+    rows = load_split(features, "train")
+    with torch.inference_mode():
+        hidden = model.get_encoder()(torch.from_numpy(np.stack(rows[:2]["input_features"])),
+                                     output_hidden_states=True).hidden_states
+    assert torch.allclose(torch.stack([cached[0], cached[1]]), hidden[1], atol=2e-3, rtol=2e-3)
+    # The top of the encoder run on the cached input gives the encoder's output.
+    from training.model import EncoderLayerInput, WhisperFromEncoderLayer
+
+    model.__class__, model.first_encoder_layer = WhisperFromEncoderLayer, 1
+    with torch.inference_mode():
+        finished = model.finish_encoder(EncoderLayerInput(last_hidden_state=torch.stack([cached[0], cached[1]])))
+        expected = model.get_encoder()(torch.from_numpy(np.stack(rows[:2]["input_features"]))).last_hidden_state
+    assert torch.allclose(finished.last_hidden_state, expected, atol=1e-2, rtol=1e-2)
+
+
+@pytest.mark.slow
+def test_cached_layer_input_run_trains_the_top_encoder_layer_with_the_same_loss(work, features, tiny_base):
+    from safetensors.torch import load_file
+
+    common = ["--max_steps", "2", "--save_steps", "2", "--per_device_train_batch_size", "4", "--learning_rate", "1e-3",
+              "--warmup_steps", "0", "--logging_steps", "1", "--eval_strategy", "no", "--dataloader_num_workers", "0",
+              "--train_share", "0.5", "--disable_tqdm", "true", "--train_encoder_top_layers", "1"]
+    cached, frozen = work / "run-layer-cached", work / "run-layer-frozen"
+    # The cached run also evaluates dev at the end: generate() through the cached layer input.
+    _python(*_train(cached, features, tiny_base), *common, "--cache_encoder_outputs", "true", "--max_eval_samples",
+            "2", env=_env(work))
+    _python(*_train(frozen, features, tiny_base), *common, "--freeze_encoder", "true", "--final_eval", "false",
+            env=_env(work))
+    assert any((features / "encoder-cache").glob("train-layer1-*/done.json"))
+    assert any((features / "encoder-cache").glob("dev-layer1-*/done.json"))
+    cached_losses, frozen_losses = _losses(cached), _losses(frozen)
+    assert sorted(cached_losses) == [1, 2]
+    for step in (1, 2):
+        assert cached_losses[step] == pytest.approx(frozen_losses[step], rel=1e-2)
+    assert 0 <= json.loads((cached / "eval_full_results.json").read_text())["eval_full_cer"]
+    trained, base = load_file(cached / "model.safetensors"), load_file(tiny_base / "model.safetensors")
+    below = [k for k in base if k.startswith(("model.encoder.layers.0.", "model.encoder.conv", "model.encoder.embed"))]
+    assert below and all((trained[k] == base[k]).all() for k in below)
+    top = [k for k in base if k.startswith("model.encoder.layers.1.")]
+    assert all(not (trained[k] == base[k]).all() for k in top if k.endswith("fc1.weight"))
+    assert any(not (trained[k] == base[k]).all() for k in base if k.startswith("model.decoder.layers."))
+    # Saved as a plain Whisper: from_pretrained and CTranslate2's converter know the folder.
+    assert json.loads((cached / "config.json").read_text())["architectures"] == ["WhisperForConditionalGeneration"]
+
+
 def test_error_kinds_split_character_errors_the_way_a_learner_would():
     from app.text import char_errors
     from training.evaluate import error_kinds

@@ -40,6 +40,10 @@ class ModelArguments:
         "help": "decoder-only training on encoder outputs computed once and kept on disk (implies "
                 "--freeze_encoder; no SpecAugment): on a CPU the encoder is most of a step's cost, so every "
                 "further epoch and every further run on the same shards costs only the decoder"})
+    train_encoder_top_layers: int = field(default=0, metadata={
+        "help": "with --freeze_encoder or --cache_encoder_outputs: the encoder's top N layers (and its final layer "
+                "norm) train too; with the cache, the cache holds the input of layer L-N, so only those N layers "
+                "and the decoder run per step: the cheapest way for a CPU to adapt the acoustic model"})
     apply_spec_augment: bool = field(default=False, metadata={
         "help": "SpecAugment on the log-mel input during training (Whisper's built-in masking)"})
     mask_time_prob: float = field(default=0.05, metadata={"help": "SpecAugment: share of frames masked"})

@@ -100,7 +100,8 @@ class WhisperExamples(torch.utils.data.Dataset):
 
 class CachedEncoderExamples(WhisperExamples):
     """Rows whose encoder output was computed once (training.encoder_cache): {"encoder_outputs",
-    "labels"}. Only the label columns are read from the shards; no audio is decoded."""
+    "labels"}, or {"encoder_layer_input", "labels"} when the cache holds an encoder layer's input.
+    Only the label columns are read from the shards; no audio is decoded."""
 
     def __init__(self, rows, outputs, label_forms: LabelForms, timestamp_fraction: float = 0.0, seed: int = 0,
                  indices: list[int] | None = None):
@@ -116,7 +117,8 @@ class CachedEncoderExamples(WhisperExamples):
 
     def __getitem__(self, index: int) -> dict:
         i = self.indices[int(index)]
-        return {"encoder_outputs": self.outputs[i], "labels": self.labels(self.rows[i])}
+        key = "encoder_outputs" if self.outputs.layer is None else "encoder_layer_input"
+        return {key: self.outputs[i], "labels": self.labels(self.rows[i])}
 
 
 def seeded_subset(size: int, share: float, seed: int) -> list[int]:
@@ -132,7 +134,8 @@ class WhisperCollator:
     """featurize.reader.WhisperCollator (stack, pad labels with -100, drop the leading
     <|startoftranscript|> the model prepends itself) + decoder_input_ids: the labels shifted right
     behind decoder_start_token_id, exactly what the model would build from them. Cached encoder
-    outputs go to the model as `encoder_outputs`, which makes it skip its encoder."""
+    outputs go to the model as `encoder_outputs`, which makes it skip its encoder; a cached encoder
+    layer input goes as `encoder_outputs=EncoderLayerInput(...)` (training.model.WhisperFromEncoderLayer)."""
 
     decoder_start_token_id: int
     pad_token_id: int
@@ -141,12 +144,16 @@ class WhisperCollator:
         from featurize.reader import WhisperCollator as ShardCollator
         from featurize.reader import pad_labels
 
-        if "encoder_outputs" in examples[0]:
+        cached = next((k for k in ("encoder_outputs", "encoder_layer_input") if k in examples[0]), None)
+        if cached:
             from transformers.modeling_outputs import BaseModelOutput
 
-            hidden = torch.stack([e["encoder_outputs"] for e in examples])
+            from training.model import EncoderLayerInput
+
+            hidden = torch.stack([e[cached] for e in examples])
             labels = torch.from_numpy(pad_labels([e["labels"] for e in examples], self.decoder_start_token_id))
-            batch = {"encoder_outputs": BaseModelOutput(last_hidden_state=hidden), "labels": labels}
+            wrap = BaseModelOutput if cached == "encoder_outputs" else EncoderLayerInput
+            batch = {"encoder_outputs": wrap(last_hidden_state=hidden), "labels": labels}
         else:
             batch = ShardCollator(self.decoder_start_token_id)(examples)
         labels = batch["labels"]

@@ -8,7 +8,12 @@ file, and trains the decoder on those: several epochs and several runs (learning
 subsets of the data) then cost what one epoch of the decoder costs. SpecAugment and feature
 augmentation on the fly cannot apply (the input is fixed); augment with featurize instead.
 
-Layout: CACHE/<split>-<key>/outputs.f16 (rows × frames × d_model) + rows.json (the row ids,
+With `--train_encoder_top_layers N` the cache holds instead the hidden states *entering* encoder
+layer L-N (L layers): the frozen bottom of the encoder still runs once per clip, and training runs
+the top N layers, the final layer norm and the decoder (training.model.WhisperFromEncoderLayer).
+A frozen acoustic model cannot learn to hear this data better; its top layers can.
+
+Layout: CACHE/<split>-<key>/ (or <split>-layer<K>-<key> for layer K's input)/outputs.f16 (rows × frames × d_model) + rows.json (the row ids,
 in order) + done.json once complete. The key hashes the encoder's weights, the input feature
 configuration and the split's shard files, so another base model or another featurize run never
 reads a stale cache. Writing is resumable: progress.json records the rows flushed so far, and a
@@ -30,6 +35,7 @@ log = logging.getLogger(__name__)
 
 
 def cache_key(encoder, features_dir: str | Path, split: str) -> str:
+    """Hash of the encoder's weights, the feature configuration and the split's shard files."""
     from featurize import manifest
     from featurize.reader import split_files
 
@@ -53,11 +59,28 @@ def _write_json(path: Path, value) -> None:
     os.replace(tmp, path)
 
 
+def layer_input(encoder, input_features: torch.Tensor, layer: int | None = None) -> torch.Tensor:
+    """The hidden states entering `encoder.layers[layer]` (eval mode); None: the encoder's final output.
+
+    Mirrors WhisperEncoder.forward (convolutions, positions, the first `layer` layers) so that the
+    layers above `layer` never run here: the cache of layer 3's input costs half the encoder."""
+    if layer is None or layer >= len(encoder.layers):
+        return encoder(input_features).last_hidden_state
+    hidden = torch.nn.functional.gelu(encoder.conv1(input_features))
+    hidden = torch.nn.functional.gelu(encoder.conv2(hidden)).permute(0, 2, 1)
+    hidden = hidden + encoder.embed_positions.weight[: hidden.shape[1]]
+    for block in encoder.layers[:layer]:
+        hidden = block(hidden, None)
+    return hidden
+
+
 class EncoderOutputs:
-    """Read side: `outputs[i]` is row i's encoder output as a float32 tensor (frames, d_model)."""
+    """Read side: `outputs[i]` is row i's cached hidden states as a float32 tensor (frames, d_model);
+    `layer` is the encoder layer whose input they are (None: the encoder's final output)."""
 
     def __init__(self, folder: Path):
         done = json.loads((folder / "done.json").read_text(encoding="utf-8"))
+        self.layer = done.get("layer")
         self.ids = json.loads((folder / "rows.json").read_text(encoding="utf-8"))
         self.array = np.memmap(folder / "outputs.f16", dtype=np.float16, mode="r", shape=tuple(done["shape"]))
 
@@ -68,14 +91,19 @@ class EncoderOutputs:
         return torch.from_numpy(np.array(self.array[index], dtype=np.float32))
 
 
-def build(model, features_dir: str | Path, split: str, cache_dir: str | Path, batch_size: int = 8) -> EncoderOutputs:
-    """The split's encoder outputs, computed now for the rows that are not cached yet."""
+def build(model, features_dir: str | Path, split: str, cache_dir: str | Path, batch_size: int = 8,
+          layer: int | None = None) -> EncoderOutputs:
+    """The split's encoder outputs (or the input of encoder layer `layer`), computed now for the
+    rows that are not cached yet."""
     from tqdm import tqdm
 
     from training.data import load_split
 
     encoder = model.get_encoder()
-    folder = Path(cache_dir) / f"{split}-{cache_key(encoder, features_dir, split)}"
+    if layer is not None and layer >= len(encoder.layers):
+        layer = None
+    name = split if layer is None else f"{split}-layer{layer}"
+    folder = Path(cache_dir) / f"{name}-{cache_key(encoder, features_dir, split)}"
     if (folder / "done.json").is_file():
         log.info("encoder outputs of %s: cached in %s", split, folder)
         return EncoderOutputs(folder)
@@ -96,12 +124,12 @@ def build(model, features_dir: str | Path, split: str, cache_dir: str | Path, ba
         for first in range(start, len(rows), batch_size):
             batch = rows[first: first + batch_size]["input_features"]
             features = torch.from_numpy(np.stack(batch)).to(device=device, dtype=dtype)
-            hidden = encoder(features).last_hidden_state
+            hidden = layer_input(encoder, features, layer)
             array[first: first + len(batch)] = hidden.to(torch.float16).cpu().numpy()
             array.flush()
             _write_json(progress, {"rows": first + len(batch)})
             bar.update(len(batch))
     del array
-    _write_json(folder / "done.json", {"shape": list(shape)})
+    _write_json(folder / "done.json", {"shape": list(shape), "layer": layer})
     progress.unlink(missing_ok=True)
     return EncoderOutputs(folder)

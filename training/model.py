@@ -10,8 +10,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
+
+from transformers import WhisperForConditionalGeneration
+from transformers.modeling_outputs import BaseModelOutput
 
 LORA_MODULES = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
 
@@ -50,14 +54,59 @@ def load_base(base: str | None):
     return model, WhisperProcessor.from_pretrained(source)
 
 
+class EncoderLayerInput(BaseModelOutput):
+    """Hidden states entering an encoder layer (training.encoder_cache), not yet the encoder's output."""
+
+
+class WhisperFromEncoderLayer(WhisperForConditionalGeneration):
+    """Whisper that also accepts `encoder_outputs=EncoderLayerInput(...)`: the cached input of encoder
+    layer `first_encoder_layer`. It runs the encoder's layers from there and its final layer norm, then
+    the decoder, in forward (training) as in generate (evaluation), so the top encoder layers train on
+    a cache of the frozen bottom. The weights and their names are exactly Whisper's: checkpoints,
+    resume and export see an ordinary WhisperForConditionalGeneration."""
+
+    first_encoder_layer = 0
+
+    def finish_encoder(self, encoder_outputs):
+        if not isinstance(encoder_outputs, EncoderLayerInput):
+            return encoder_outputs
+        encoder = self.get_encoder()
+        hidden = encoder_outputs.last_hidden_state
+        for block in encoder.layers[self.first_encoder_layer:]:
+            hidden = block(hidden, None)
+        return BaseModelOutput(last_hidden_state=encoder.layer_norm(hidden))
+
+    @functools.wraps(WhisperForConditionalGeneration.forward)  # generate() validates kwargs on the signature
+    def forward(self, *args, encoder_outputs=None, **kwargs):
+        return super().forward(*args, encoder_outputs=self.finish_encoder(encoder_outputs), **kwargs)
+
+    def generate(self, *args, **kwargs):
+        if "encoder_outputs" in kwargs:
+            kwargs["encoder_outputs"] = self.finish_encoder(kwargs["encoder_outputs"])
+        return super().generate(*args, **kwargs)
+
+    def save_pretrained(self, *args, **kwargs):
+        # Saved as the plain class, so CTranslate2's converter and from_pretrained know the folder.
+        self.config.architectures = ["WhisperForConditionalGeneration"]
+        self.__class__ = WhisperForConditionalGeneration
+        try:
+            return self.save_pretrained(*args, **kwargs)
+        finally:
+            self.__class__ = WhisperFromEncoderLayer
+
+
 def configure(model, *, language: str | None, task: str, spec_augment: dict | None, freeze_encoder: bool,
-              lora: dict | None, gradient_checkpointing: bool, reentrant_checkpointing: bool = False):
+              lora: dict | None, gradient_checkpointing: bool, reentrant_checkpointing: bool = False,
+              encoder_top_layers: int = 0, from_encoder_layer_input: bool = False):
     """Apply the training options; returns the model to train (a PeftModel with LoRA).
 
     * generation: language/task forced for evaluation (the Hub's old forced_decoder_ids dropped),
       timestamps left to the caller so the exported model still emits them by default;
     * SpecAugment lives in the Whisper config (applied by the encoder in training mode only);
-    * a frozen encoder keeps its weights exactly; with LoRA the adapters then go to the decoder only.
+    * a frozen encoder keeps its weights exactly; with LoRA the adapters then go to the decoder only;
+      `encoder_top_layers` N > 0 leaves its top N layers and final layer norm trainable;
+    * from_encoder_layer_input: the model is a WhisperFromEncoderLayer fed with the cached input of
+      the first trained encoder layer (training.encoder_cache).
     """
     model.generation_config.language = language
     model.generation_config.task = task
@@ -71,6 +120,16 @@ def configure(model, *, language: str | None, task: str, spec_augment: dict | No
         model.config.use_cache = False  # the cache is useless in training and clashes with checkpointing
     if freeze_encoder:
         model.freeze_encoder()
+        encoder = model.get_encoder()
+        if not 0 <= encoder_top_layers <= len(encoder.layers):
+            raise SystemExit(f"error: --train_encoder_top_layers must be 0..{len(encoder.layers)}")
+        if encoder_top_layers:
+            for module in (*encoder.layers[len(encoder.layers) - encoder_top_layers:], encoder.layer_norm):
+                for parameter in module.parameters():
+                    parameter.requires_grad = True
+    if from_encoder_layer_input:
+        model.__class__ = WhisperFromEncoderLayer  # same weights, same modules: only forward/generate differ
+        model.first_encoder_layer = len(model.get_encoder().layers) - encoder_top_layers
     if lora:
         from peft import LoraConfig, get_peft_model
 

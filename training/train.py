@@ -35,11 +35,12 @@ def _peak_memory() -> dict[str, float]:
     return peak
 
 
-def build_datasets(data_args, model, processor, seed: int, cache_encoder_outputs: bool = False):
+def build_datasets(data_args, model, processor, seed: int, cache_encoder_outputs: bool = False,
+                   encoder_top_layers: int = 0):
     """(train, eval subset used during training, whole eval split); eval labels stay plain, like eval decoding.
 
     With cache_encoder_outputs the rows carry the encoder's output (computed now if not cached yet)
-    instead of log-mel features."""
+    instead of log-mel features; with encoder_top_layers N > 0, the input of encoder layer L-N."""
     from training import encoder_cache
     from training.data import CachedEncoderExamples, LabelForms, WhisperExamples, load_split, seeded_subset
 
@@ -53,7 +54,8 @@ def build_datasets(data_args, model, processor, seed: int, cache_encoder_outputs
             indices = seeded_subset(len(rows), share, seed)
         indices = indices[:limit] if limit is not None else indices
         if cache_encoder_outputs:
-            outputs = encoder_cache.build(model, data_args.data, split, cache_dir)
+            layers = len(model.get_encoder().layers)
+            outputs = encoder_cache.build(model, data_args.data, split, cache_dir, layer=layers - encoder_top_layers)
             return CachedEncoderExamples(rows, outputs, forms, timestamps, seed, indices)
         rows = rows.select(indices) if len(indices) < len(rows) else rows
         return WhisperExamples(rows, forms, timestamps, seed)
@@ -130,8 +132,17 @@ def main(argv: list[str] | None = None) -> int:
     if model_args.cache_encoder_outputs and spec_augment:
         raise SystemExit("error: --apply_spec_augment changes the encoder's input every step, which a cache of its "
                          "outputs cannot follow: drop one of the two (augment with featurize instead)")
+    top_layers = model_args.train_encoder_top_layers
+    if top_layers and not (model_args.freeze_encoder or model_args.cache_encoder_outputs):
+        raise SystemExit("error: --train_encoder_top_layers only applies with --freeze_encoder or "
+                         "--cache_encoder_outputs (without them the whole encoder trains)")
+    if top_layers and lora:
+        raise SystemExit("error: --train_encoder_top_layers and --lora do not combine: LoRA adapters go to the "
+                         "decoder only when the encoder is frozen")
     model = configure(model, language=model_args.language, task=model_args.task, spec_augment=spec_augment,
                       freeze_encoder=model_args.freeze_encoder or model_args.cache_encoder_outputs, lora=lora,
+                      encoder_top_layers=top_layers,
+                      from_encoder_layer_input=bool(top_layers and model_args.cache_encoder_outputs),
                       gradient_checkpointing=bool(train_args.activation_checkpointing),
                       reentrant_checkpointing=bool((train_args.activation_checkpointing_kwargs or {})
                                                    .get("use_reentrant", False)))
@@ -140,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with train_args.main_process_first(desc="loading shards"):
         train_set, eval_capped, eval_full = build_datasets(data_args, model, processor, train_args.seed,
-                                                           model_args.cache_encoder_outputs)
+                                                           model_args.cache_encoder_outputs, top_layers)
     log.info("train: %d clips; eval: %s", len(train_set),
              f"{len(eval_capped)} during training, {len(eval_full)} at the end" if eval_full else "none")
 
