@@ -498,6 +498,14 @@ def test_encoder_layer_input_cache_matches_the_encoders_hidden_states(work, feat
         finished = model.finish_encoder(EncoderLayerInput(last_hidden_state=torch.stack([cached[0], cached[1]])))
         expected = model.get_encoder()(torch.from_numpy(np.stack(rows[:2]["input_features"]))).last_hidden_state
     assert torch.allclose(finished.last_hidden_state, expected, atol=1e-2, rtol=1e-2)
+    # The key follows the weights below the layer only: training the top layer keeps the cache valid.
+    key = folder.name.split("-", 2)[2]
+    assert encoder_cache.cache_key(model.get_encoder(), features, "train", layer=1) == key
+    with torch.no_grad():
+        model.get_encoder().layers[1].fc1.weight.add_(1.0)
+        assert encoder_cache.cache_key(model.get_encoder(), features, "train", layer=1) == key
+        model.get_encoder().layers[0].fc1.weight.add_(1.0)
+        assert encoder_cache.cache_key(model.get_encoder(), features, "train", layer=1) != key
 
 
 @pytest.mark.slow

@@ -34,13 +34,26 @@ import torch
 log = logging.getLogger(__name__)
 
 
-def cache_key(encoder, features_dir: str | Path, split: str) -> str:
-    """Hash of the encoder's weights, the feature configuration and the split's shard files."""
+def _feeds_layer(name: str, layer: int | None) -> bool:
+    """Whether encoder weight `name` shapes the input of encoder layer `layer` (None: the output)."""
+    if layer is None:
+        return True
+    if name.startswith("layers."):
+        return int(name.split(".")[1]) < layer
+    return not name.startswith("layer_norm.")  # convolutions and positions feed every layer
+
+
+def cache_key(encoder, features_dir: str | Path, split: str, layer: int | None = None) -> str:
+    """Hash of the encoder weights that produce the cached states (all of them for the output, those
+    below `layer` for its input: a run that trained the top layers reuses the cache of their input),
+    the feature configuration and the split's shard files."""
     from featurize import manifest
     from featurize.reader import split_files
 
     digest = hashlib.sha256()
     for name, tensor in sorted(encoder.state_dict().items()):
+        if not _feeds_layer(name, layer):
+            continue
         digest.update(name.encode())
         digest.update(tensor.detach().to(torch.float32).cpu().numpy().tobytes())
     info = manifest.read(features_dir)
@@ -103,7 +116,7 @@ def build(model, features_dir: str | Path, split: str, cache_dir: str | Path, ba
     if layer is not None and layer >= len(encoder.layers):
         layer = None
     name = split if layer is None else f"{split}-layer{layer}"
-    folder = Path(cache_dir) / f"{name}-{cache_key(encoder, features_dir, split)}"
+    folder = Path(cache_dir) / f"{name}-{cache_key(encoder, features_dir, split, layer)}"
     if (folder / "done.json").is_file():
         log.info("encoder outputs of %s: cached in %s", split, folder)
         return EncoderOutputs(folder)
