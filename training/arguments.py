@@ -44,6 +44,10 @@ class ModelArguments:
         "help": "with --freeze_encoder or --cache_encoder_outputs: the encoder's top N layers (and its final layer "
                 "norm) train too; with the cache, the cache holds the input of layer L-N, so only those N layers "
                 "and the decoder run per step: the cheapest way for a CPU to adapt the acoustic model"})
+    int8_aware: bool = field(default=False, metadata={
+        "help": "quantisation-aware training: weights and inputs of every linear layer rounded the way CTranslate2's "
+                "int8 rounds them (straight-through gradient), so the exported int8 model, what the CPU app "
+                "runs, loses less to quantisation; for a last, short run from a trained model (training.int8_aware)"})
     apply_spec_augment: bool = field(default=False, metadata={
         "help": "SpecAugment on the log-mel input during training (Whisper's built-in masking)"})
     mask_time_prob: float = field(default=0.05, metadata={"help": "SpecAugment: share of frames masked"})

@@ -51,6 +51,8 @@ def cache_key(encoder, features_dir: str | Path, split: str, layer: int | None =
     from featurize.reader import split_files
 
     digest = hashlib.sha256()
+    if getattr(encoder, "int8_aware", False):  # computed through int8 rounding (training.int8_aware)
+        digest.update(b"int8")
     for name, tensor in sorted(encoder.state_dict().items()):
         if not _feeds_layer(name, layer):
             continue

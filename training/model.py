@@ -97,7 +97,7 @@ class WhisperFromEncoderLayer(WhisperForConditionalGeneration):
 
 def configure(model, *, language: str | None, task: str, spec_augment: dict | None, freeze_encoder: bool,
               lora: dict | None, gradient_checkpointing: bool, reentrant_checkpointing: bool = False,
-              encoder_top_layers: int = 0, from_encoder_layer_input: bool = False):
+              encoder_top_layers: int = 0, from_encoder_layer_input: bool = False, int8_aware: bool = False):
     """Apply the training options; returns the model to train (a PeftModel with LoRA).
 
     * generation: language/task forced for evaluation (the Hub's old forced_decoder_ids dropped),
@@ -106,7 +106,8 @@ def configure(model, *, language: str | None, task: str, spec_augment: dict | No
     * a frozen encoder keeps its weights exactly; with LoRA the adapters then go to the decoder only;
       `encoder_top_layers` N > 0 leaves its top N layers and final layer norm trainable;
     * from_encoder_layer_input: the model is a WhisperFromEncoderLayer fed with the cached input of
-      the first trained encoder layer (training.encoder_cache).
+      the first trained encoder layer (training.encoder_cache);
+    * int8_aware: linear layers compute through CTranslate2's int8 rounding (training.int8_aware).
     """
     model.generation_config.language = language
     model.generation_config.task = task
@@ -130,6 +131,10 @@ def configure(model, *, language: str | None, task: str, spec_augment: dict | No
     if from_encoder_layer_input:
         model.__class__ = WhisperFromEncoderLayer  # same weights, same modules: only forward/generate differ
         model.first_encoder_layer = len(model.get_encoder().layers) - encoder_top_layers
+    if int8_aware:
+        from training import int8_aware as int8
+
+        int8.enable(model)
     if lora:
         from peft import LoraConfig, get_peft_model
 

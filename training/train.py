@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     if top_layers and not (model_args.freeze_encoder or model_args.cache_encoder_outputs):
         raise SystemExit("error: --train_encoder_top_layers only applies with --freeze_encoder or "
                          "--cache_encoder_outputs (without them the whole encoder trains)")
+    if model_args.int8_aware and lora:
+        raise SystemExit("error: --int8_aware and --lora do not combine: the adapters are merged into the weights "
+                         "only at export, so training cannot round the weights the int8 model will hold")
     if top_layers and lora:
         raise SystemExit("error: --train_encoder_top_layers and --lora do not combine: LoRA adapters go to the "
                          "decoder only when the encoder is frozen")
@@ -143,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                       freeze_encoder=model_args.freeze_encoder or model_args.cache_encoder_outputs, lora=lora,
                       encoder_top_layers=top_layers,
                       from_encoder_layer_input=bool(top_layers and model_args.cache_encoder_outputs),
+                      int8_aware=model_args.int8_aware,
                       gradient_checkpointing=bool(train_args.activation_checkpointing),
                       reentrant_checkpointing=bool((train_args.activation_checkpointing_kwargs or {})
                                                    .get("use_reentrant", False)))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The "Improving the model" table of the README, row by row, on ../shared/data/zh-synth.
 #
-#   bash training/zh_synth_experiment.sh ROW...     rows: features base decoder long lora share25 top3 top3more all
+#   bash training/zh_synth_experiment.sh ROW...     rows: features base decoder long lora share25 top3 top3more top6 top6int8 all
 #
 # Every row after `features` needs `features` first (seconds). The first training row also
 # computes the frozen encoder's outputs for train + dev once (~35 min on 2 CPU cores, 5 GB on
@@ -44,7 +44,11 @@ for row in "$@"; do
     top3) train_export_evaluate top3 --train_encoder_top_layers 3 ;;           # model: + top 3 of 6 encoder layers
     top3more) train_export_evaluate top3more --base runs/top3 --train_encoder_top_layers 3 \
                 --max_steps 188 --warmup_steps 20 --learning_rate 1e-5 ;;      # model: 1 more epoch on top3 (same cache)
-    all) "$0" features base decoder long share25 lora top3 top3more ;;
+    top6) train_export_evaluate top6 --base runs/top3more --train_encoder_top_layers 6 \
+                --max_steps 188 --warmup_steps 20 --learning_rate 1.5e-5 --save_steps 47 ;;  # model: + all 6 layers, 1 epoch
+    top6int8) train_export_evaluate top6int8 --base runs/top6 --train_encoder_top_layers 6 --int8_aware true \
+                --max_steps 125 --warmup_steps 10 --learning_rate 1e-5 --save_steps 42 ;;  # model: int8-aware, 2/3 epoch
+    all) "$0" features base decoder long share25 lora top3 top3more top6 top6int8 ;;
     *) echo "unknown row: $row (features base decoder long lora share25 top3 top3more all)" >&2; exit 2 ;;
   esac
 done
