@@ -113,20 +113,28 @@ def is_ctranslate2(model: str) -> bool:
 
 
 class CTranslate2Decoder:
-    """The app's own decoding path."""
+    """The app's own decoding path.
 
-    def __init__(self, model: str, beam_size: int, compute_type: str | None):
+    Whisper falls back to sampling (temperature > 0) on windows that look like a loop; CTranslate2's
+    random seed is set before every clip, so a clip's hypothesis does not depend on the clips decoded
+    before it and a rerun of the same command gives the same figures."""
+
+    def __init__(self, model: str, beam_size: int, compute_type: str | None, seed: int):
         from app.model import load_model
         from app.transcribe import TranscribeOptions
 
         self.model = load_model(None if model == "embedded" else model, None, compute_type)
         self.options = TranscribeOptions(language="zh", english="none", beam_size=beam_size)
+        self.seed = seed
 
     def __call__(self, audio: list[np.ndarray]) -> list[str]:
+        import ctranslate2
+
         from app.transcribe import transcribe
 
         texts = []
         for clip in audio:
+            ctranslate2.set_random_seed(self.seed)
             try:
                 texts.append(transcribe(clip, self.model, self.options).text)
             except UserError:  # "no speech found": an empty hypothesis, scored as deletions
@@ -169,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=8, help="clips per generate call (transformers)")
     parser.add_argument("--compute-type", default=None, help="CTranslate2 compute type (default: the app's)")
+    parser.add_argument("--seed", type=int, default=1234,
+                        help="CTranslate2's random seed, set before every clip (Whisper's temperature fallback samples)")
     parser.add_argument("--csv", type=Path, default=None, help="per-utterance results")
     parser.add_argument("--json", type=Path, default=None, help="the summary as JSON")
     args = parser.parse_args(argv)
@@ -185,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         if not utterances:
             raise UserError(f"{args.data} has no clips in split {args.split!r}")
         ct2 = is_ctranslate2(args.model)
-        decoder = (CTranslate2Decoder(args.model, args.beam_size, args.compute_type) if ct2
+        decoder = (CTranslate2Decoder(args.model, args.beam_size, args.compute_type, args.seed) if ct2
                    else TransformersDecoder(args.model, args.beam_size))
     except (UserError, OSError, ValueError) as exc:
         print(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
@@ -207,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                  score(references, hypotheses).items()},
                "rtf": round(seconds / audio_seconds, 4),
                "traditional_only_chars": sum(len(traditional_only_chars(h)) for h in hypotheses)}
+    if ct2:
+        summary["seed"] = args.seed
     kinds = [error_kinds(u.reference, h) for u, h in zip(utterances, hypotheses, strict=True)]
     summary["errors"] = {k: sum(c[k] for c in kinds) for k in ERROR_KINDS}
     print(f"{summary['model']} on {args.split} ({summary['clips']} clips, {summary['audio_minutes']} min, "
