@@ -355,6 +355,25 @@ def test_training_loss_falls_and_outputs_are_complete(reference_run):
 
 
 @pytest.mark.slow
+def test_int8_aware_run_trains_through_the_rounding_and_saves_float_weights(work, features, tiny_base, reference_run):
+    import torch
+    from safetensors.torch import load_file
+
+    out = work / "run-int8-aware"
+    _python(*_train(out, features, tiny_base), "--max_steps", "2", "--eval_strategy", "no", "--final_eval", "false",
+            "--int8_aware", "true", env=_env(work))
+    losses, reference = _losses(out), _losses(reference_run)
+    # Same rows and weights at step 1: the rounding changes the loss a little, not the run.
+    assert losses[1] != reference[1] and losses[1] == pytest.approx(reference[1], rel=0.05)
+    trained, base = load_file(out / "model.safetensors"), load_file(tiny_base / "model.safetensors")
+    assert not torch.equal(trained["model.encoder.conv1.weight"], base["model.encoder.conv1.weight"])  # straight through
+    # The saved weights stay float: they are not on the int8 grid the forward pass rounds them to.
+    weight = trained["model.decoder.layers.0.fc1.weight"]
+    steps = weight / (weight.abs().amax(dim=1, keepdim=True) / 127)
+    assert not torch.allclose(steps, steps.round(), atol=1e-3)
+
+
+@pytest.mark.slow
 def test_sigkill_during_checkpoint_and_training_then_rerun_resumes(work, features, tiny_base, reference_run):
     from training.checkpoints import COMPLETE_MARKER, KILL_BEFORE_MARK_ENV
 
