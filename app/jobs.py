@@ -83,7 +83,8 @@ def run_job(source: str, model, options: TranscribeOptions, max_duration: float,
     if progress:
         progress(0.0, "Checking the link")
     info = link_info(source, max_duration, allow_local, cookies)
-    key = (link_key(info), id(model), repr(options))
+    # app.model tags what it loads: id() alone could be reused by a model loaded after an eviction.
+    key = (link_key(info), getattr(model, "zimu_key", id(model)), repr(options))
     cached = link_cache.get(key)
     if cached is not None:
         check_duration(cached.transcript.duration, max_duration, "this video")  # limits may differ per call

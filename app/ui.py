@@ -18,7 +18,7 @@ from app.cli import LANGUAGES
 from app.errors import UserError
 from app.jobs import export, run_job, safe_stem
 from app.media import check_url
-from app.model import load_model
+from app.model import MENU, MODEL_ENV, load_model, menu_entry
 from app.pinyin import TONE_COLOURS, tone_html
 from app.subtitles import FORMATS, LINE_KINDS, Cue
 from app.transcribe import TranscribeOptions, Transcript
@@ -69,6 +69,18 @@ def transcript_rows(cues: list[Cue]) -> list[list[str]]:
     return [[_clock(c.start), _clock(c.end), c.hanzi, c.pinyin, c.english] for c in cues]
 
 
+def model_choices(model_name: str | None) -> tuple[list[tuple[str, str]], str]:
+    """The Model menu's (label, name) pairs and the one the server was started with. A folder or repo
+    id given to --model that is not on the menu is offered first as "" (the server's model), so its
+    path on the server is not shown to visitors."""
+    started = (model_name or os.environ.get(MODEL_ENV) or "").strip()
+    choices = [(entry.label(), entry.name) for entry in MENU]
+    entry = menu_entry(started)
+    if entry is not None:
+        return choices, entry.name
+    return [("the server's own model", ""), *choices], ""
+
+
 LEGEND = '<div class="zimu-legend">' + "".join(
     f'<span style="color:{colour}">{name}</span>'
     for name, colour in zip(["1st tone ā", "2nd tone á", "3rd tone ǎ", "4th tone à", "neutral a"], TONE_COLOURS.values())
@@ -81,14 +93,17 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
     from app.audio import DEFAULT_MAX_DURATION
 
     max_duration = max_duration or DEFAULT_MAX_DURATION
+    models, started_model = model_choices(model_name)
 
-    def run(source: str | None, language: str, english: str, lines: list[str], progress=gr.Progress()):
+    def run(source: str | None, language: str, english: str, lines: list[str], model_choice: str | None = None,
+            progress=gr.Progress()):
         if not source:
             raise gr.Error("Record, upload or paste something first.", print_exception=False)
         options = TranscribeOptions(language=None if language == "auto" else language, english=english)
         folder = _new_result_dir()
         try:
-            model = load_model(model_name, device, compute_type)
+            # A model that cannot be loaded (offline, not downloaded yet) is a UserError: one line below.
+            model = load_model(model_choice or model_name, device, compute_type)
             job = run_job(str(source), model, options, max_duration,
                           progress=lambda f, stage: progress(f, desc=stage), allow_local=allow_local_urls,
                           max_download_mb=max_download_mb)
@@ -111,14 +126,15 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
         return (status, str(player), transcript_html(t.cues), transcript_rows(t.cues),
                 *[str(files[f]) for f in FORMATS], t, str(folder), stem, lines_menu, str(player))
 
-    def run_url(url: str | None, language: str, english: str, lines: list[str], progress=gr.Progress()):
+    def run_url(url: str | None, language: str, english: str, lines: list[str], model_choice: str | None = None,
+                progress=gr.Progress()):
         """The Video URL tab takes http(s) links only: text that is not one must never be read as a
         path on the server (run_job treats non-links as local files)."""
         try:
             url = check_url(url or "", allow_local_urls)
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        return run(url, language, english, lines, progress)
+        return run(url, language, english, lines, model_choice, progress)
 
     def relines(transcript: Transcript | None, folder: str | None, stem: str | None, lines: list[str]):
         """Rewrite the files when the learner picks other lines: no second transcription."""
@@ -154,6 +170,9 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
                                           value="google", label="English line")
                     lines = gr.CheckboxGroup(choices=[(k.capitalize(), k) for k in LINE_KINDS],
                                              value=list(LINE_KINDS), label="Subtitle lines")
+                    model_menu = gr.Dropdown(choices=models, value=started_model, label="Model",
+                                             info="bigger: better, slower; downloaded on first use",
+                                             elem_id="model-menu")
                 with gr.Tabs():
                     with gr.Tab("Microphone", id="mic"):
                         mic = gr.Audio(sources=["microphone"], type="filepath", label="Record Mandarin speech")
@@ -191,8 +210,8 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
         outputs = [status, player, transcript, table, *downloads, state, folder_state, stem_state, line_menu,
                    player_state]
         for button, source, fn in ((mic_button, mic, run), (upload_button, upload, run), (url_button, url, run_url)):
-            button.click(fn, [source, language, english, lines], outputs, concurrency_id="model")
-        url.submit(run_url, [url, language, english, lines], outputs, concurrency_id="model")
+            button.click(fn, [source, language, english, lines, model_menu], outputs, concurrency_id="model")
+        url.submit(run_url, [url, language, english, lines, model_menu], outputs, concurrency_id="model")
         lines.change(relines, [state, folder_state, stem_state, lines], downloads)
         shadow_outputs = [main_tabs, practice.target, practice.reference]
         practise.click(practise_line, [state, folder_state, player_state, line_menu], shadow_outputs)

@@ -35,7 +35,7 @@ def find_endpoints(client) -> dict[str, str]:
     by_input: dict[str, list[str]] = {}
     for name, spec in api.items():
         params = spec["parameters"]
-        if [p["parameter_name"] for p in params[1:]] == ["language", "english", "lines"]:
+        if [p["parameter_name"] for p in params[1:4]] == ["language", "english", "lines"]:
             by_input.setdefault(params[0]["component"], []).append(name)
     assert len(by_input.get("File", [])) == 1, api.keys()
     assert by_input.get("Textbox"), api.keys()  # the URL button, then the Textbox's Enter
