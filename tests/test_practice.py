@@ -42,6 +42,18 @@ def test_sandhi_expected_tones():
     assert [s.spoken_tone for s in syllables("第一")] == [4, 1]
 
 
+def test_practice_speaks_what_the_pinyin_line_writes():
+    """The expected tones are the subtitle line's (一/不 changed, neutral tones), plus 3-3 sandhi."""
+    assert [(s.marked, s.spoken_tone) for s in syllables("我们一起买东西")] == [
+        ("wǒ", 3), ("men", 5), ("yì", 4), ("qǐ", 2), ("mǎi", 3), ("dōng", 1), ("xi", 5)]
+    assert [(s.marked, s.spoken_tone) for s in syllables("看一看")] == [("kàn", 4), ("yi", 5), ("kàn", 4)]
+
+
+def test_yi_and_bu_judged_alike_whatever_follows():
+    # 不 is written bú before 对 and bù alone; both are the syllable bù, so a dropped 对 is only missing.
+    assert statuses("不对", "不") == [("不", RIGHT), ("对", MISSING)]
+
+
 @pytest.mark.slow
 def test_matching_sentence_scores_high_and_another_scores_low(model, zh_synth):
     rows = [r for r in read_split("test") if len(r["sentence"]) >= 8][:6]
