@@ -1,13 +1,19 @@
-"""Side-by-side speed benchmark: plain faster-whisper vs the Zimu pipeline, same audio, same model.
+"""Side-by-side benchmark: plain faster-whisper (sequential and batched) vs the Zimu pipeline,
+same audio, same model, same threads.
 
-    python -m app.benchmark [--data ../shared/data/zh-synth] [--minutes 10] [--rounds 1]
+    python -m app.benchmark [--data ../shared/data/zh-synth] [--minutes 10] [--rounds 2]
+                            [--variants plain-sequential,plain-batched,ours,ours-english,cold-start]
 
-Builds a ~10-minute Mandarin MP3 from zh-synth test clips (0.6 s of silence between clips), then
-runs each variant in its own child process, alternating the order each round so drift hurts
-both equally, and reports medians of wall-clock and CPU time:
-  plain: WhisperModel.transcribe(file, language=zh, beam 5, VAD, word timestamps) consumed to the end;
-  ours:  decode + VAD + transcribe (same settings) + t2s + jieba/pinyin + cues + SRT written.
-Model loading is outside the timed part of both. Prints real-time factor and peak RSS of each.
+Builds a long Mandarin MP3 from zh-synth clips (test split first, then dev and train for longer
+files; 0.6 s of silence between clips), then runs each variant in its own child process, the
+order reversed every other round so drift hurts all equally, and reports medians:
+  plain-sequential: WhisperModel.transcribe(file, language=zh, beam 5, VAD, word timestamps);
+  plain-batched:    BatchedInferencePipeline(model).transcribe(file, language=zh, beam 5, batch 8);
+  ours:             `python -m app transcribe`'s work: decode + transcribe (English none) + SRT written;
+  ours-english:     the same with Whisper's English;
+  cold-start:       a new process: imports, model load, decode, until the first cue of a 10-s clip.
+`VARIANT@N` runs a variant with batch size N (e.g. ours@4,ours@16 to choose the batch size).
+Model loading is outside the timed part except for cold-start. Wall, CPU, RTF, peak RSS, CER.
 """
 
 from __future__ import annotations
@@ -26,112 +32,180 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 GAP_SECONDS = 0.6
+VARIANTS = ("plain-sequential", "plain-batched", "ours", "ours-english", "cold-start")
+SEED = 1234
 
 
 def build_long_file(data: Path, minutes: float, out: Path) -> tuple[float, str]:
+    """Clips joined with short gaps until `minutes` is reached; returns seconds and the reference text.
+    The audio is written in pieces (int16 through PyAV's encoder), never held whole as float32."""
     from app.audio import SAMPLE_RATE, load_audio, write_audio
 
-    with open(data / "test.tsv", encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    rows = []
+    for split in ("test", "dev", "train"):
+        with open(data / f"{split}.tsv", encoding="utf-8", newline="") as f:
+            rows += list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     pieces, text, total = [], [], 0.0
-    gap = np.zeros(int(GAP_SECONDS * SAMPLE_RATE), dtype=np.float32)
+    gap = np.zeros(int(GAP_SECONDS * SAMPLE_RATE), dtype=np.int16)
     for row in rows:
         audio = load_audio(data / "clips" / row["path"])
-        pieces += [audio, gap]
+        pieces += [(np.clip(audio, -1, 1) * 32767).astype(np.int16), gap]
         text.append(row["sentence"])
         total += audio.size / SAMPLE_RATE + GAP_SECONDS
         if total >= minutes * 60:
             break
-    write_audio(np.concatenate(pieces), out, bitrate="48k")
+    write_audio(np.concatenate(pieces).astype(np.float32) / 32767, out, bitrate="48k")
     return total, "".join(text)
 
 
-def run_variant(variant: str, path: str, srt_out: str) -> dict:
-    """Child process body: load the model, then time one variant on the file."""
-    from app.model import load_model
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
+
+def run_variant(variant: str, path: str, srt_out: str, started: float) -> dict:
+    """Child process body: load the model, then time one variant on the file (cold-start: on the
+    10-s clip beside it, from `started`, the parent's clock when it launched this process)."""
+    name, _, batch = variant.partition("@")
+    batch_size = int(batch) if batch else None
+    if name == "cold-start":
+        return _cold_start(str(Path(path).with_name("clip10.mp3")), started)
     import ctranslate2
 
+    from app.model import load_model
+
     model = load_model()
-    # Whisper falls back to sampling (temperature > 0) when a window looks like a loop; the same seed
-    # in both children makes both take the same decoding path, so the times compare like for like.
-    ctranslate2.set_random_seed(1234)
-    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.perf_counter()
+    ctranslate2.set_random_seed(SEED)  # the sequential path's temperature fallback samples
+    cpu_before, started = _cpu_seconds(), time.perf_counter()
     extra = {}
-    if variant == "plain":
+    if name == "plain-sequential":
         segments, info = model.transcribe(path, language="zh", beam_size=5, vad_filter=True, word_timestamps=True)
-        text = "".join(s.text for s in segments)
-        duration = info.duration
-    else:
+        text, duration = "".join(s.text for s in segments), info.duration
+    elif name == "plain-batched":
+        from faster_whisper import BatchedInferencePipeline
+
+        segments, info = BatchedInferencePipeline(model).transcribe(path, language="zh", beam_size=5,
+                                                                     batch_size=batch_size or 8)
+        text, duration = "".join(s.text for s in segments), info.duration
+    elif name in ("ours", "ours-english"):
         from app.audio import load_audio
         from app.subtitles import write_subtitles
+        from app.text import has_cjk
         from app.transcribe import TranscribeOptions, transcribe
 
         audio = load_audio(path)
         decoded = time.perf_counter()
-        transcript = transcribe(audio, model, TranscribeOptions(language="zh", english="none", beam_size=5))
-        write_subtitles(transcript.cues, srt_out, ["hanzi", "pinyin"])
+        options = TranscribeOptions(language="zh", english="whisper" if name == "ours-english" else "none",
+                                    beam_size=5)
+        if batch_size:
+            options.batch_size = batch_size
+        transcript = transcribe(audio, model, options)
+        write_subtitles(transcript.cues, srt_out, ["hanzi", "pinyin", "english"])
         text, duration = transcript.text, transcript.duration
         # Inside the same run: what our pipeline adds to faster-whisper's own work (t2s, jieba, pinyin,
-        # guards, cues, SRT), immune to the machine's speed drifting between runs.
+        # guards, cues, SRT, English placement), immune to the machine's speed drifting between runs.
         extra = {"decode_seconds": decoded - started, "model_seconds": transcript.model_seconds,
-                 "own_seconds": time.perf_counter() - decoded - transcript.model_seconds}
+                 "own_seconds": time.perf_counter() - decoded - transcript.model_seconds,
+                 "cues": len(transcript.cues),
+                 "english_empty": sum(not c.english for c in transcript.cues) if name == "ours-english" else 0,
+                 "english_chinese": sum(has_cjk(c.english) for c in transcript.cues),
+                 "warnings": transcript.warnings}
+    else:
+        raise SystemExit(f"unknown variant {variant!r}")
     seconds = time.perf_counter() - started
-    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"variant": variant, "seconds": seconds, "cpu_seconds": cpu, "audio_seconds": duration,
-            "peak_rss_mb": peak_mb, "text": text, **extra}
+    return {"variant": variant, "seconds": seconds, "cpu_seconds": _cpu_seconds() - cpu_before,
+            "audio_seconds": duration, "peak_rss_mb": peak_mb, "text": text, **extra}
+
+
+def _cold_start(path: str, started: float) -> dict:
+    """In a fresh process: imports, model load, decoding, until the first cue of a 10-s clip."""
+    from app.audio import load_audio
+    from app.model import load_model
+    from app.transcribe import TranscribeOptions, iter_transcribe
+
+    first = next(iter_transcribe(load_audio(path), load_model(), TranscribeOptions(language="zh", english="none")))
+    since_start = time.time() - started
+    return {"variant": "cold-start", "seconds": since_start, "cpu_seconds": _cpu_seconds(), "audio_seconds": 10.0,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "text": first.text}
+
+
+def _child(variant: str, long_file: Path, srt: Path) -> dict:
+    command = [sys.executable, "-m", "app.benchmark", "--child", variant, str(long_file), str(srt),
+               "--started", repr(time.time())]
+    out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{variant} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "zh-synth")
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help=f"comma-separated, from {', '.join(VARIANTS)}; VARIANT@N sets the batch size")
     parser.add_argument("--child", nargs=3, metavar=("VARIANT", "FILE", "SRT"), help=argparse.SUPPRESS)
+    parser.add_argument("--started", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(run_variant(*args.child), ensure_ascii=False))
+        print(json.dumps(run_variant(*args.child, started=float(args.started)), ensure_ascii=False))
         return 0
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v.partition("@")[0] not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
 
     from app.text import cer, traditional_only_chars
 
     with tempfile.TemporaryDirectory(prefix="zimu-bench-") as tmp:
         long_file = Path(tmp) / "long.mp3"
         seconds, reference = build_long_file(args.data, args.minutes, long_file)
-        print(f"audio: {long_file.stat().st_size / 1e6:.1f} MB MP3, {seconds / 60:.1f} min "
-              f"built from zh-synth test clips", flush=True)
-        results: dict[str, list[dict]] = {"plain": [], "ours": []}
+        if any(v.startswith("cold-start") for v in variants):
+            from app.audio import load_audio, write_audio
+
+            write_audio(load_audio(long_file)[:10 * 16000], Path(tmp) / "clip10.mp3", bitrate="48k")
+        print(f"audio: {long_file.stat().st_size / 1e6:.1f} MB MP3, {seconds / 60:.1f} min built from zh-synth "
+              f"clips; {len(variants)} variants x {args.rounds} rounds, alternating order", flush=True)
+        results: dict[str, list[dict]] = {v: [] for v in variants}
         for r in range(args.rounds):
-            order = ("plain", "ours") if r % 2 == 0 else ("ours", "plain")
-            for variant in order:
-                out = subprocess.run([sys.executable, "-m", "app.benchmark", "--child", variant, str(long_file),
-                                      str(Path(tmp) / "out.srt")], cwd=ROOT, capture_output=True, text=True,
-                                     check=True)
-                result = json.loads(out.stdout.strip().splitlines()[-1])
+            for variant in variants if r % 2 == 0 else variants[::-1]:
+                result = _child(variant, long_file, Path(tmp) / "out.srt")
                 results[variant].append(result)
-                print(f"round {r + 1} {variant:5s}: {result['seconds']:.1f} s wall, {result['cpu_seconds']:.1f} s CPU, "
-                      f"RTF {result['seconds'] / result['audio_seconds']:.3f}, peak RSS {result['peak_rss_mb']:.0f} MB",
-                      flush=True)
-    # The median over rounds, wall and CPU: this VM's wall times swing by tens of percent from one
+                print(f"round {r + 1} {variant:18s}: {result['seconds']:6.1f} s wall, {result['cpu_seconds']:6.1f} s CPU, "
+                      f"RTF {result['seconds'] / result['audio_seconds']:.3f}, peak RSS {result['peak_rss_mb']:.0f} MB"
+                      + "".join(f", {w}" for w in result.get("warnings", [])), flush=True)
+    # Medians over rounds, wall and CPU: this VM's wall times swing by tens of percent from one
     # minute to the next (other tenants), CPU seconds much less.
-    print("\n| variant | RTF (median wall) | wall s (median) | CPU s (median) | peak RSS MB | CER | Traditional-only chars |")
+    print("\n| variant | wall s (median) | RTF | CPU s (median) | peak RSS MB | CER | Traditional-only chars |")
     print("|---|---|---|---|---|---|---|")
-    wall, cpu_s = {}, {}
+    wall = {}
     for variant, runs in results.items():
         wall[variant] = float(np.median([x["seconds"] for x in runs]))
-        cpu_s[variant] = float(np.median([x["cpu_seconds"] for x in runs]))
-        rtf = wall[variant] / runs[0]["audio_seconds"]
-        print(f"| {variant} | {rtf:.3f} | {wall[variant]:.1f} | {cpu_s[variant]:.1f} | "
-              f"{max(x['peak_rss_mb'] for x in runs):.0f} | {cer([reference], [runs[0]['text']]):.2%} | "
-              f"{len(traditional_only_chars(runs[0]['text']))} |")
-    print(f"\nours / plain: wall {wall['ours'] / wall['plain']:.3f}, CPU {cpu_s['ours'] / cpu_s['plain']:.3f}")
-    own = [x["own_seconds"] for x in results["ours"]]
-    inner = [x["decode_seconds"] + x["model_seconds"] for x in results["ours"]]
-    print(f"inside the ours runs: our own work {np.median(own):.2f} s vs decode + faster-whisper "
-          f"{np.median(inner):.1f} s = {np.median(own) / np.median(inner):.1%} added")
+        cpu = float(np.median([x["cpu_seconds"] for x in runs]))
+        texts = {x["text"] for x in runs}
+        quality = ("—", "—") if variant.startswith("cold-start") else (
+            f"{cer([reference], [runs[0]['text']]):.2%}" + ("" if len(texts) == 1 else " (runs differ)"),
+            str(len(traditional_only_chars(runs[0]["text"]))))
+        print(f"| {variant} | {wall[variant]:.1f} | {wall[variant] / runs[0]['audio_seconds']:.3f} | {cpu:.1f} | "
+              f"{max(x['peak_rss_mb'] for x in runs):.0f} | {quality[0]} | {quality[1]} |")
+    print()
+    base = next((v for v in variants if v.startswith("plain-batched")), None)
+    for variant in variants:
+        if base and variant != base and not variant.startswith("cold-start"):
+            print(f"{variant} / {base}: wall {wall[variant] / wall[base]:.3f}")
+    if "ours" in wall and "ours-english" in wall:
+        runs = results["ours-english"]
+        print(f"ours-english / ours: wall {wall['ours-english'] / wall['ours']:.3f}; English lines empty: "
+              f"{max(x['english_empty'] for x in runs)}, with Chinese: {max(x['english_chinese'] for x in runs)} "
+              f"of {runs[0]['cues']} cues")
+    for variant in variants:
+        if variant.startswith("ours"):
+            own = np.median([x["own_seconds"] for x in results[variant]])
+            inner = np.median([x["decode_seconds"] + x["model_seconds"] for x in results[variant]])
+            print(f"inside the {variant} runs: our own work {own:.2f} s vs decode + faster-whisper {inner:.1f} s "
+                  f"= {own / inner:.1%} added")
     return 0
 
 

@@ -50,6 +50,30 @@ def drop_segment(segment) -> bool:
     return segment.compression_ratio > MAX_COMPRESSION_RATIO and segment.avg_logprob < LOW_LOGPROB
 
 
+def drop_window(segment) -> bool:
+    """The batched path's segments are whole VAD windows (up to 30 s, one decoding): only Whisper's
+    own silence rule is applied to the window as a whole. Its compression ratio is left to
+    `collapse_repeats`, which removes a loop without dropping the speech around it."""
+    return segment.no_speech_prob > NO_SPEECH_PROB and segment.avg_logprob < LOW_LOGPROB
+
+
+PIECE_PAUSE = 0.3  # seconds between words that separate the pieces a caption is looked for in
+
+
+def strip_known_hallucinations(words: list[Word]) -> list[Word]:
+    """Remove the pieces (runs of words between pauses or sentence ends) that are a known silence
+    caption, keeping the speech around them: in a 30-s window the caption is a tail, not the whole."""
+    pieces: list[list[Word]] = []
+    for word in words:
+        if not pieces or word.start - pieces[-1][-1].end >= PIECE_PAUSE or pieces[-1][-1].text[-1:] in "。！？!?":
+            pieces.append([])
+        pieces[-1].append(word)
+    kept = [p for p in pieces if not is_known_hallucination("".join(w.text for w in p))]
+    if len(kept) == len(pieces):
+        return words
+    return [w for p in kept for w in p]
+
+
 _CHAR_RUN = re.compile(r"(.)\1{4,}")  # one character five or more times: GGGGG, 0000
 
 

@@ -13,6 +13,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,7 @@ import numpy as np
 from app.audio import SAMPLE_RATE, check_duration, load_audio
 from app.media import download_audio, is_url, link_info, link_key
 from app.subtitles import FORMATS, write_subtitles
-from app.transcribe import Progress, Transcript, TranscribeOptions, transcribe
+from app.transcribe import Progress, Transcript, TranscribeOptions, iter_transcribe
 
 LINK_CACHE_SECONDS = float(os.environ.get("ZIMU_LINK_CACHE_SECONDS", 3600))  # ≈115 MB of int16 audio
 
@@ -69,17 +70,19 @@ class LinkCache:
 link_cache = LinkCache()
 
 
-def run_job(source: str, model, options: TranscribeOptions, max_duration: float,
-            progress: Progress | None = None, cookies: str | None = None, allow_local: bool = False,
-            max_download_mb: float | None = None) -> Job:
-    """`source` is a local path or an http(s) link."""
+def iter_job(source: str, model, options: TranscribeOptions, max_duration: float,
+             progress: Progress | None = None, cookies: str | None = None, allow_local: bool = False,
+             max_download_mb: float | None = None) -> Iterator[Transcript | Job]:
+    """`source` is a local path or an http(s) link. Yields the growing transcript while the
+    recogniser works (partial `Transcript`s, for a UI to show), last the finished `Job`."""
     if not is_url(source):
         path = Path(source)
         if progress:
             progress(0.0, "Decoding")
         audio = load_audio(path, max_duration)
-        return Job(transcript=transcribe(audio, model, options, progress), audio=audio, title=path.stem,
-                   media_path=path)
+        transcript = yield from _transcribing(audio, model, options, progress)
+        yield Job(transcript=transcript, audio=audio, title=path.stem, media_path=path)
+        return
     if progress:
         progress(0.0, "Checking the link")
     info = link_info(source, max_duration, allow_local, cookies)
@@ -88,7 +91,8 @@ def run_job(source: str, model, options: TranscribeOptions, max_duration: float,
     cached = link_cache.get(key)
     if cached is not None:
         check_duration(cached.transcript.duration, max_duration, "this video")  # limits may differ per call
-        return cached
+        yield cached
+        return
     extra = {} if max_download_mb is None else {"max_mb": max_download_mb}
     with tempfile.TemporaryDirectory(prefix="zimu-dl-") as folder:
         download = download_audio(info, Path(folder), progress=(lambda f: progress(f, "Downloading"))
@@ -97,9 +101,26 @@ def run_job(source: str, model, options: TranscribeOptions, max_duration: float,
             progress(0.0, "Decoding")
         # The download's file name is internal (media.mp4): messages say "this video", as media.py does.
         audio = load_audio(download.path, max_duration, "this video")
-    job = Job(transcript=transcribe(audio, model, options, progress), audio=audio, title=download.title,
-              media_path=None)
+    transcript = yield from _transcribing(audio, model, options, progress)
+    job = Job(transcript=transcript, audio=audio, title=download.title, media_path=None)
     link_cache.put(key, job)
+    yield job
+
+
+def _transcribing(audio: np.ndarray, model, options: TranscribeOptions, progress: Progress | None):
+    """Yield the partial transcripts; return the finished one."""
+    for transcript in iter_transcribe(audio, model, options, progress):
+        if not transcript.complete:
+            yield transcript
+    return transcript
+
+
+def run_job(source: str, model, options: TranscribeOptions, max_duration: float,
+            progress: Progress | None = None, cookies: str | None = None, allow_local: bool = False,
+            max_download_mb: float | None = None) -> Job:
+    """The finished job of `iter_job` (the CLI's way: no partial results)."""
+    for item in iter_job(source, model, options, max_duration, progress, cookies, allow_local, max_download_mb):
+        job = item
     return job
 
 

@@ -9,19 +9,28 @@ combined with word timestamps makes faster-whisper re-decode short clips, repeat
 the prompt itself. On the first 80 zh-synth dev clips (beam 5, VAD, word timestamps) CER was
 24.5% with that prompt and 5.3% without; t2s alone already removes every Traditional character.
 `initial_prompt` stays available for users who want to bias vocabulary.
+
+Long media is decoded by `app.batched` (faster-whisper's BatchedInferencePipeline, lazily: VAD
+windows decoded 8 at a time): on the 10-minute benchmark file it is several times faster than the
+sequential path and makes fewer errors, since no window inherits the previous window's mistakes.
+The sequential path (one window after another, temperature fallback) remains where it measures as
+well or better: media shorter than one window, VAD switched off, and the Practice tab (README,
+"Speed and memory").
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from app.audio import SAMPLE_RATE
+from app.batched import DEFAULT_BATCH_SIZE, decode_batched
 from app.errors import UserError
-from app.guards import LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, collapse_repeats, drop_segment
+from app.guards import (LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, collapse_repeats, drop_segment,
+                        drop_window, strip_known_hallucinations)
 from app.pinyin import pinyin_of_words
 from app.subtitles import Cue, CueRules, Word, build_cues
 from app.text import clean_transcript_aligned, has_cjk, split_words
@@ -38,6 +47,8 @@ class TranscribeOptions:
     vad: bool = True
     initial_prompt: str | None = None  # see the module docstring before setting one
     cue_rules: CueRules = field(default_factory=CueRules)
+    # Windows decoded at once by the batched path; 1 = the sequential path (see `uses_batched`).
+    batch_size: int = DEFAULT_BATCH_SIZE
 
 
 @dataclass
@@ -48,6 +59,8 @@ class Transcript:
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0  # wall-clock time of the whole pipeline
     model_seconds: float = 0.0  # of which waiting for faster-whisper (VAD, encoder, decoder, alignment)
+    complete: bool = True  # False while decoding goes on (cues so far, no English yet)
+    decoder: str = ""  # "batched" or "sequential"
 
     @property
     def text(self) -> str:
@@ -93,47 +106,110 @@ def timed_words(segment) -> list[Word]:
     return words
 
 
-def transcribe(audio: np.ndarray, model, options: TranscribeOptions | None = None,
-               progress: Progress | None = None) -> Transcript:
-    """Run the full pipeline on 16 kHz mono audio. Raises UserError when no speech is found."""
+
+# Media shorter than this is one window anyway: batching has nothing to batch, and the sequential
+# path's temperature fallback can rescue a clip that greedy-at-temperature-0 decoding garbles.
+SEQUENTIAL_BELOW_SECONDS = 30.0
+SEED = 1234  # the sequential path's temperature fallback samples: a fixed seed keeps results repeatable
+
+
+def uses_batched(options: TranscribeOptions, duration: float) -> bool:
+    return options.vad and options.batch_size > 1 and duration >= SEQUENTIAL_BELOW_SECONDS
+
+
+@dataclass
+class Decoded:
+    """What the recogniser has produced so far, in recogniser segments (batched: whole windows)."""
+
+    segments: list
+    english: list  # Whisper's English segments decoded alongside (batched path only)
+    reached: float  # seconds of the audio decoded so far
+
+
+def _decode(audio: np.ndarray, model, options: TranscribeOptions, translate: bool) -> tuple[str, Iterator[Decoded]]:
+    language = options.language or None
+    if uses_batched(options, audio.size / SAMPLE_RATE):
+        language, batches = decode_batched(model, audio, language=language, beam_size=options.beam_size,
+                                           batch_size=options.batch_size, initial_prompt=options.initial_prompt,
+                                           translate=translate)
+        return language, (Decoded(b.segments, b.english, b.reached) for b in batches)
+    import ctranslate2
+
+    ctranslate2.set_random_seed(SEED)
+    segments, info = model.transcribe(
+        audio, language=language, task="transcribe", beam_size=options.beam_size, vad_filter=options.vad,
+        word_timestamps=True, initial_prompt=options.initial_prompt or None, no_speech_threshold=NO_SPEECH_PROB,
+        compression_ratio_threshold=MAX_COMPRESSION_RATIO, log_prob_threshold=LOW_LOGPROB,
+    )
+    return info.language, (Decoded([s], [], s.end) for s in segments)
+
+
+def _words_of(segment, batched: bool) -> list[Word]:
+    """Timed words of one recogniser segment with the hallucination guards applied. A batched segment
+    is a whole window of up to 30 s: only its window-level silence rule drops it whole; captions are
+    cut out piece by piece and loops collapsed, so real speech in the same window survives."""
+    if (drop_window if batched else drop_segment)(segment):
+        return []
+    return collapse_repeats(strip_known_hallucinations(timed_words(segment)))
+
+
+def iter_transcribe(audio: np.ndarray, model, options: TranscribeOptions | None = None,
+                    progress: Progress | None = None) -> Iterator[Transcript]:
+    """Run the pipeline on 16 kHz mono audio, yielding the transcript as it grows: after each decoded
+    batch the cues so far (`complete` False, no English), last the finished transcript with English.
+    Raises UserError when no speech is found."""
     options = options or TranscribeOptions()
     started = time.perf_counter()
     duration = audio.size / SAMPLE_RATE
-    language = options.language or None
-    segments, info = model.transcribe(
-        audio,
-        language=language,
-        task="transcribe",
-        beam_size=options.beam_size,
-        vad_filter=options.vad,
-        word_timestamps=True,
-        initial_prompt=options.initial_prompt or None,
-        no_speech_threshold=NO_SPEECH_PROB,
-        compression_ratio_threshold=MAX_COMPRESSION_RATIO,
-        log_prob_threshold=LOW_LOGPROB,
-    )
-    per_segment: list[list[Word]] = []
+    batched = uses_batched(options, duration)
+    whisper_english = options.english == "whisper"
+    language, decoded = _decode(audio, model, options, translate=whisper_english and batched)
     model_seconds = time.perf_counter() - started
-    segments = iter(segments)
+    per_segment: list[list[Word]] = []
+    english_segments: list = []
+    pinyin_cache: dict[tuple[str, ...], str] = {}
+
+    def cues_so_far() -> list[Cue]:
+        cues = build_cues(per_segment, options.cue_rules)
+        for cue in cues:
+            key = tuple(w.text for w in cue.words)
+            if key not in pinyin_cache:
+                pinyin_cache[key] = pinyin_of_words(list(key))
+            cue.pinyin = pinyin_cache[key]
+        return cues
+
+    def snapshot(cues: list[Cue], complete: bool, warnings: list[str]) -> Transcript:
+        return Transcript(cues=cues, language=language, duration=duration, warnings=warnings,
+                          seconds=time.perf_counter() - started, model_seconds=model_seconds,
+                          complete=complete, decoder="batched" if batched else "sequential")
+
     while True:
         waiting = time.perf_counter()
-        segment = next(segments, None)
+        piece = next(decoded, None)
         model_seconds += time.perf_counter() - waiting
-        if segment is None:
+        if piece is None:
             break
-        words = [] if drop_segment(segment) else collapse_repeats(timed_words(segment))
-        if words:
-            per_segment.append(words)
+        english_segments += piece.english
+        added = [w for w in (_words_of(s, batched) for s in piece.segments) if w]
+        per_segment += added
         if progress:
-            progress(min(1.0, segment.end / max(duration, 1e-6)), "Transcribing")
-    cues = build_cues(per_segment, options.cue_rules)
+            progress(min(1.0, piece.reached / max(duration, 1e-6)), "Transcribing")
+        if added:
+            yield snapshot(cues_so_far(), False, [])
+    cues = cues_so_far()
     if not cues:
         raise UserError("no speech found in the audio")
-    for cue in cues:
-        cue.pinyin = pinyin_of_words([w.text for w in cue.words])
     if progress and options.english not in ("none", ""):
         progress(1.0, "Translating")
-    warnings = translate_cues(cues, options.english, audio=audio, model=model,
-                              language=info.language, beam_size=options.beam_size)
-    return Transcript(cues=cues, language=info.language, duration=duration, warnings=warnings,
-                      seconds=time.perf_counter() - started, model_seconds=model_seconds)
+    warnings = translate_cues(cues, options.english, audio=audio, model=model, language=language,
+                              beam_size=options.beam_size, english_segments=english_segments if batched else None)
+    yield snapshot(cues, True, warnings)
+
+
+def transcribe(audio: np.ndarray, model, options: TranscribeOptions | None = None,
+               progress: Progress | None = None) -> Transcript:
+    """The finished transcript (see `iter_transcribe`). Raises UserError when no speech is found."""
+    transcript = None
+    for transcript in iter_transcribe(audio, model, options, progress):
+        pass
+    return transcript

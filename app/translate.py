@@ -24,16 +24,17 @@ ENGLISH_SOURCES = {
 
 
 def translate_cues(cues: list[Cue], source: str, *, audio: np.ndarray | None = None, model=None,
-                   language: str | None = "zh", beam_size: int = 5) -> list[str]:
-    """Fill `cue.english` in place; return warnings for the user (never raises for network trouble)."""
+                   language: str | None = "zh", beam_size: int = 5, english_segments: list | None = None) -> list[str]:
+    """Fill `cue.english` in place; return warnings for the user (never raises for network trouble).
+
+    `english_segments`: Whisper's English already decoded with the transcription (the batched path
+    decodes it on the same encoder output); without them the whisper source runs its own pass."""
     if source == "none" or not cues:
         return []
     if source == "whisper":
         if audio is None or model is None:
             raise ValueError("whisper translation needs the audio and the model")
-        for cue in cues:
-            cue.english = whisper_translate(model, audio, cue.start, cue.end, language, beam_size)
-        return []
+        return whisper_english(cues, audio, model, language, beam_size, english_segments)
     if source == "google":
         return google_translate(cues, language)
     if source == "cedict":
@@ -43,11 +44,125 @@ def translate_cues(cues: list[Cue], source: str, *, audio: np.ndarray | None = N
     raise ValueError(f"unknown English source {source!r}; choose from {', '.join(ENGLISH_SOURCES)}")
 
 
+# --- Whisper's English -------------------------------------------------------------------------
+# Whisper translates whole windows, not cues. Its English segments are cut into sentences, each
+# sentence placed on the timeline (the segment's span shared by length) and given to the Chinese
+# sentence (a run of cues up to 。！？ or a pause) it overlaps most; a sentence's English is then
+# shared over its cues by their length, at word boundaries. A sentence whose English is missing,
+# not Latin script, looping or far longer than its source is decoded again on its own audio;
+# if that fails too, it gets CC-CEDICT glosses, marked "[gloss]", and the user is told.
+
+SENTENCE_GAP = 1.0  # seconds of pause that end a Chinese sentence even without 。！？
+MAX_SENTENCE_CUES = 4
+GLOSS_MARK = "[gloss] "
+_ENGLISH_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_NOT_LATIN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
+
+
+def sentences_of(cues: list[Cue]) -> list[list[Cue]]:
+    """Cues grouped into sentences: up to sentence-final punctuation, a pause, or 4 cues."""
+    groups: list[list[Cue]] = []
+    for cue in cues:
+        if groups and not _ends_sentence(groups[-1], cue):
+            groups[-1].append(cue)
+        else:
+            groups.append([cue])
+    return groups
+
+
+def _ends_sentence(group: list[Cue], following: Cue) -> bool:
+    last = group[-1]
+    return (last.hanzi.rstrip()[-1:] in "。！？…!?" or following.start - last.end >= SENTENCE_GAP
+            or len(group) >= MAX_SENTENCE_CUES)
+
+
+def _english_pieces(segments: list) -> list[tuple[str, float, float]]:
+    """Each English segment cut into sentences, its time span shared by their length."""
+    pieces = []
+    for segment in segments:
+        parts = [p.strip() for p in _ENGLISH_SENTENCE_END.split(segment.text.strip()) if p.strip()]
+        total = sum(len(p) for p in parts) or 1
+        at = segment.start
+        for part in parts:
+            step = (segment.end - segment.start) * len(part) / total
+            pieces.append((part, at, at + step))
+            at += step
+    return pieces
+
+
+def place_english(segments: list, groups: list[list[Cue]]) -> list[str]:
+    """The English of each sentence group from timed English segments (see the comment above)."""
+    texts: list[list[str]] = [[] for _ in groups]
+    for text, start, end in _english_pieces(segments):
+        overlaps = [min(end, g[-1].end) - max(start, g[0].start) for g in groups]
+        best = max(range(len(groups)), key=lambda i: (overlaps[i], -i))
+        if overlaps[best] <= 0:  # between sentences: the nearest one by midpoint
+            middle = (start + end) / 2
+            best = min(range(len(groups)), key=lambda i: abs((groups[i][0].start + groups[i][-1].end) / 2 - middle))
+        texts[best].append(text)
+    return [" ".join(t) for t in texts]
+
+
+def english_problem(english: str, hanzi: str) -> str | None:
+    """Why a line of Whisper's English can't be shown to a learner, or None when it can."""
+    from faster_whisper.transcribe import get_compression_ratio
+
+    if not english.strip():
+        return "empty"
+    if _NOT_LATIN.search(english):
+        return "not English"
+    if len(english) > 20 and get_compression_ratio(english) > 2.4:
+        return "repeats itself"
+    if len(english) > 40 + 8 * len(hanzi):
+        return "far longer than the Chinese"
+    return None
+
+
+def whisper_english(cues: list[Cue], audio: np.ndarray, model, language: str | None, beam_size: int,
+                    english_segments: list | None = None) -> list[str]:
+    if english_segments is None:  # the sequential path: one translate pass over the whole audio
+        segments, _ = model.transcribe(audio, language=language, task="translate", beam_size=beam_size,
+                                       vad_filter=True, temperature=0.0, condition_on_previous_text=False)
+        english_segments = list(segments)
+    groups = sentences_of(cues)
+    replaced = 0
+    for group, english in zip(groups, place_english(english_segments, groups)):
+        hanzi = "".join(c.hanzi for c in group)
+        if english_problem(english, hanzi):
+            english = whisper_translate(model, audio, group[0].start, group[-1].end, language, beam_size)
+        if english_problem(english, hanzi):
+            english = GLOSS_MARK + cedict_gloss([w.text for c in group for w in c.words])
+            replaced += 1
+        share_over_cues(english, group)
+    if replaced:
+        return [f"Whisper's English was unusable for {replaced} of {len(groups)} sentences (not English, "
+                f"looping or missing): CC-CEDICT glosses are shown there, marked {GLOSS_MARK.strip()}."]
+    return []
+
+
+def share_over_cues(english: str, group: list[Cue]) -> None:
+    """A sentence's English over its cues, in order, split at spaces in proportion to each cue's length."""
+    words = english.split()
+    if len(group) == 1 or len(words) < len(group):  # too short to share: every cue shows all of it
+        for cue in group:
+            cue.english = english
+        return
+    lengths = [max(1, len(c.hanzi)) for c in group]
+    total, done, at = sum(lengths), 0, 0
+    for i, cue in enumerate(group):
+        done += lengths[i]
+        stop = len(words) if i == len(group) - 1 else round(len(words) * done / total)
+        cue.english = " ".join(words[at:stop])
+        at = stop
+
+
 def whisper_translate(model, audio: np.ndarray, start: float, end: float, language: str | None, beam_size: int) -> str:
+    """One span decoded on its own (the retry for a sentence the window pass got wrong); temperature
+    0 only, so the result is repeatable."""
     a = max(0, int((start - 0.15) * SAMPLE_RATE))
     b = min(audio.size, int((end + 0.15) * SAMPLE_RATE))
     segments, _ = model.transcribe(
-        audio[a:b], language=language, task="translate", beam_size=beam_size,
+        audio[a:b], language=language, task="translate", beam_size=beam_size, temperature=0.0,
         vad_filter=False, without_timestamps=True, condition_on_previous_text=False,
     )
     return " ".join(s.text.strip() for s in segments).strip()

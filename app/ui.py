@@ -16,7 +16,7 @@ import gradio as gr
 from app.audio import SAMPLE_RATE, load_audio, write_audio
 from app.cli import LANGUAGES
 from app.errors import UserError
-from app.jobs import export, run_job, safe_stem
+from app.jobs import export, iter_job, safe_stem
 from app.media import check_url
 from app.model import MENU, MODEL_ENV, load_model, menu_entry
 from app.pinyin import TONE_COLOURS, tone_html
@@ -97,6 +97,8 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
 
     def run(source: str | None, language: str, english: str, lines: list[str], model_choice: str | None = None,
             progress=gr.Progress()):
+        """A generator: the cues decoded so far appear batch by batch while a long file is still being
+        transcribed (status, transcript and table only), then the whole result with its files."""
         if not source:
             raise gr.Error("Record, upload or paste something first.", print_exception=False)
         options = TranscribeOptions(language=None if language == "auto" else language, english=english)
@@ -104,27 +106,31 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
         try:
             # A model that cannot be loaded (offline, not downloaded yet) is a UserError: one line below.
             model = load_model(model_choice or model_name, device, compute_type)
-            job = run_job(str(source), model, options, max_duration,
-                          progress=lambda f, stage: progress(f, desc=stage), allow_local=allow_local_urls,
-                          max_download_mb=max_download_mb)
+            for job in iter_job(str(source), model, options, max_duration,
+                                progress=lambda f, stage: progress(f, desc=stage), allow_local=allow_local_urls,
+                                max_download_mb=max_download_mb):
+                if isinstance(job, Transcript):
+                    yield {status: f"Transcribing… {len(job.cues)} subtitles so far, up to "
+                                   f"{_clock(job.cues[-1].end)} — you can start reading.",
+                           transcript: transcript_html(job.cues), table: transcript_rows(job.cues)}
             # An uploaded file's name never builds a path; a link's title does, sanitised.
             stem = "subtitles" if job.media_path is not None else safe_stem(job.title)
             files = export(job.transcript, folder, stem, FORMATS, lines or ["hanzi"])
             media = job.media_path
-            player = media if media is not None and media.suffix.lower() in BROWSER_AUDIO else \
+            audio_file = media if media is not None and media.suffix.lower() in BROWSER_AUDIO else \
                 write_audio(job.audio, folder / "audio.mp3")
         except UserError as exc:
             shutil.rmtree(folder, ignore_errors=True)
             raise gr.Error(str(exc), print_exception=False) from None
         t = job.transcript
-        status = (f"**{markdown_text(job.title)}** · {len(t.cues)} subtitles · {t.duration:.1f} s of audio · "
-                  f"transcribed in {t.seconds:.1f} s · language: {t.language}"
-                  + (" · from the cache (this video was transcribed before)" if job.cached else ""))
-        status += "".join(f"\n\n⚠️ {html.escape(w)}" for w in t.warnings)
+        message = (f"**{markdown_text(job.title)}** · {len(t.cues)} subtitles · {t.duration:.1f} s of audio · "
+                   f"transcribed in {t.seconds:.1f} s · language: {t.language}"
+                   + (" · from the cache (this video was transcribed before)" if job.cached else ""))
+        message += "".join(f"\n\n⚠️ {html.escape(w)}" for w in t.warnings)
         lines_menu = gr.Dropdown(choices=[(f"{_clock(c.start)}  {c.hanzi}", i) for i, c in enumerate(t.cues)],
                                  value=0)
-        return (status, str(player), transcript_html(t.cues), transcript_rows(t.cues),
-                *[str(files[f]) for f in FORMATS], t, str(folder), stem, lines_menu, str(player))
+        yield (message, str(audio_file), transcript_html(t.cues), transcript_rows(t.cues),
+               *[str(files[f]) for f in FORMATS], t, str(folder), stem, lines_menu, str(audio_file))
 
     def run_url(url: str | None, language: str, english: str, lines: list[str], model_choice: str | None = None,
                 progress=gr.Progress()):
@@ -134,7 +140,7 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
             url = check_url(url or "", allow_local_urls)
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        return run(url, language, english, lines, model_choice, progress)
+        yield from run(url, language, english, lines, model_choice, progress)
 
     def relines(transcript: Transcript | None, folder: str | None, stem: str | None, lines: list[str]):
         """Rewrite the files when the learner picks other lines: no second transcription."""

@@ -61,15 +61,13 @@ def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen | None = 
     raise TimeoutError(url)
 
 
-@pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """The real app (`python -m app`) on a free loopback port, as a learner starts it."""
+def running_app(log: Path, env: dict | None = None):
+    """The real app (`python -m app`) on a free loopback port, as a learner starts it; yields its URL."""
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "app", "--host", "127.0.0.1", "--port", str(port),
                                  "--allow-local-urls"],
-                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}/"
     try:
         wait_http(url, proc=proc)
@@ -80,6 +78,11 @@ def app_url(tmp_path_factory):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_url(tmp_path_factory):
+    yield from running_app(tmp_path_factory.mktemp("server") / "server.log")
 
 
 @pytest.fixture(scope="session")

@@ -118,3 +118,31 @@ def syllables_of(text: str):
     from app.pinyin import syllables
 
     return syllables(text)
+
+
+@pytest.fixture(scope="module")
+def small_batch_app_url(tmp_path_factory):
+    """A server that decodes 2 windows per batch, so a 2-minute file arrives in several batches."""
+    from tests.conftest import running_app
+
+    yield from running_app(tmp_path_factory.mktemp("server2") / "server.log", {"ZIMU_BATCH_SIZE": "2"})
+
+
+@pytest.mark.slow
+def test_first_cues_show_while_a_long_file_is_still_transcribing(page, small_batch_app_url, zh_synth, tmp_path):
+    from tests.served_media import join_clips
+
+    rows = [r for r in read_split("test") if len(r["sentence"]) >= 6][:60]
+    long_file = join_clips(rows, tmp_path / "long.mp3")  # about 2 minutes: 4 or 5 windows
+    page.goto(small_batch_app_url)
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("#upload-file input[type=file]").set_input_files(str(long_file))
+    page.locator("#upload-go").click()
+    # While decoding goes on: the status says so and the transcript already holds cues.
+    page.wait_for_function("document.querySelector('#status').innerText.includes('so far')"
+                           " && document.querySelectorAll('#transcript .cue').length > 0", timeout=180_000)
+    early = page.locator("#transcript .cue").count()
+    page.wait_for_function("document.querySelector('#status').innerText.includes('transcribed in')",
+                           timeout=300_000)
+    final = page.locator("#transcript .cue").count()
+    assert 0 < early < final

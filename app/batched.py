@@ -1,0 +1,196 @@
+"""Batched long-form decoding: faster-whisper's `BatchedInferencePipeline`, lazy and memory-bounded,
+with an optional English translation decoded on the same encoder output.
+
+Why not the stock `BatchedInferencePipeline.transcribe` as it is (faster-whisper 1.2):
+* it copies all the speech into chunk arrays and computes the log-mel of *every* chunk before the
+  first batch is decoded (for a 60-minute file ~0.5 GB besides the audio, and nothing to show until
+  all of it is done); here only the chunk boundaries are kept for the whole file and each batch is
+  cut, featurised and decoded in turn, so the first segments arrive after the first batch;
+* Whisper's English would otherwise cost a second encoder pass over every chunk; here the translate
+  prompt is decoded on the encoder output the transcription already computed.
+
+The chunking (Silero VAD, regions packed into ≤ 30 s windows), the prompts and the decoding are the
+stock ones (`forward` is faster-whisper's own), so the text is what plain BatchedInferencePipeline
+gives for the same file and options. Decoding is at temperature 0 only, without text conditioning
+between windows: the same file and options give the same segments every time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from math import ceil
+from typing import Iterator
+
+import numpy as np
+from faster_whisper import BatchedInferencePipeline, WhisperModel
+from faster_whisper.audio import pad_or_trim
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import (
+    Segment,
+    TranscriptionOptions,
+    get_compression_ratio,
+    get_suppressed_tokens,
+    restore_speech_timestamps,
+)
+from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+from app.audio import SAMPLE_RATE
+
+CHUNK_SECONDS = 30  # Whisper's window
+# Measured on 2 cores (README, "Speed and memory"): 8 is as fast as larger batches and keeps the
+# decoder's beam caches (batch × beam × layers × 1500 frames) near 1.5 GB. $ZIMU_BATCH_SIZE for a server.
+DEFAULT_BATCH_SIZE = int(os.environ.get("ZIMU_BATCH_SIZE", 8))
+
+
+def default_vad_options() -> VadOptions:
+    """The stock batched pipeline's VAD: split at 160 ms pauses, regions of at most one window."""
+    return VadOptions(max_speech_duration_s=CHUNK_SECONDS, min_silence_duration_ms=160)
+
+
+@dataclass
+class Chunk:
+    """One decoding window: VAD regions packed end to end, as faster-whisper's `collect_chunks` does."""
+
+    offset: float  # seconds on the speech-only timeline (regions concatenated)
+    duration: float  # seconds of speech in the window
+    regions: list[dict] = field(default_factory=list)  # {"start", "end"} in samples of the original audio
+
+    def audio(self, audio: np.ndarray) -> np.ndarray:
+        return np.concatenate([audio[r["start"]:r["end"]] for r in self.regions]) if self.regions else \
+            np.zeros(0, dtype=np.float32)
+
+    def metadata(self) -> dict:
+        return {"offset": self.offset, "duration": self.duration, "segments": self.regions}
+
+
+def pack_regions(regions: list[dict], max_seconds: float = CHUNK_SECONDS) -> list[Chunk]:
+    """Greedy packing of speech regions into windows, the same windows as `collect_chunks` but
+    without copying any audio."""
+    chunks: list[Chunk] = []
+    current: list[dict] = []
+    current_samples = total_samples = 0
+    for region in regions:
+        length = region["end"] - region["start"]
+        if current and current_samples + length > max_seconds * SAMPLE_RATE:
+            chunks.append(Chunk(total_samples / SAMPLE_RATE, current_samples / SAMPLE_RATE, current))
+            total_samples += current_samples
+            current, current_samples = [], 0
+        current.append(region)
+        current_samples += length
+    if current:
+        chunks.append(Chunk(total_samples / SAMPLE_RATE, current_samples / SAMPLE_RATE, current))
+    return chunks
+
+
+@dataclass
+class Batch:
+    """What one decoded batch gives: segments on the original timeline, and English segments when
+    translation was asked for. `reached` is the end (seconds) of the last region decoded so far."""
+
+    segments: list[Segment]
+    english: list[Segment]
+    reached: float
+
+
+class LazyBatchedPipeline(BatchedInferencePipeline):
+    """`BatchedInferencePipeline` that featurises one batch at a time and can translate on the same
+    encoder output."""
+
+    def generate_segment_batched(self, features, tokenizer, options):
+        encoder_output, output = super().generate_segment_batched(features, tokenizer, options)
+        self._encoder_output = encoder_output  # kept for the translate pass of this batch
+        return encoder_output, output
+
+    def english_segments(self, chunks: list[Chunk], tokenizer: Tokenizer, options: TranscriptionOptions) -> list[Segment]:
+        """Whisper's translate task on the current batch's encoder output, with timestamps so that
+        each English segment can be placed on the timeline."""
+        model = self.model
+        prompt = model.get_prompt(tokenizer, [], without_timestamps=False)
+        results = model.model.generate(
+            self._encoder_output, [list(prompt) for _ in chunks], beam_size=options.beam_size,
+            patience=options.patience, length_penalty=options.length_penalty, max_length=model.max_length,
+            suppress_blank=options.suppress_blank, suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+            return_scores=True, return_no_speech_prob=True, sampling_temperature=0.0,
+            max_initial_timestamp_index=0,
+        )
+        segments = []
+        for chunk, result in zip(chunks, results):
+            pieces, _, _ = model._split_segments_by_timestamps(
+                tokenizer=tokenizer, tokens=result.sequences_ids[0], time_offset=chunk.offset,
+                segment_size=int(ceil(chunk.duration) * model.frames_per_second),
+                segment_duration=chunk.duration, seek=0,
+            )
+            for piece in pieces:
+                text = tokenizer.decode(piece["tokens"])
+                if text.strip():
+                    segments.append(Segment(
+                        id=len(segments), seek=0, start=piece["start"], end=piece["end"], text=text,
+                        tokens=piece["tokens"], avg_logprob=0.0, compression_ratio=get_compression_ratio(text),
+                        no_speech_prob=result.no_speech_prob, words=None, temperature=0.0))
+        return segments
+
+
+def _options(tokenizer: Tokenizer, beam_size: int, initial_prompt: str | None, word_timestamps: bool) -> TranscriptionOptions:
+    """The options the stock batched `transcribe` builds for its defaults."""
+    return TranscriptionOptions(
+        beam_size=beam_size, best_of=5, patience=1, length_penalty=1, repetition_penalty=1,
+        no_repeat_ngram_size=0, log_prob_threshold=-1.0, no_speech_threshold=0.6,
+        compression_ratio_threshold=2.4, temperatures=[0.0], initial_prompt=initial_prompt, prefix=None,
+        suppress_blank=True, suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+        prepend_punctuations="\"'“¿([{-", append_punctuations="\"'.。,，!！?？:：”)]}、",
+        max_new_tokens=None, hotwords=None, word_timestamps=word_timestamps,
+        hallucination_silence_threshold=None, condition_on_previous_text=False, clip_timestamps=[],
+        prompt_reset_on_temperature=0.5, multilingual=False, without_timestamps=True,
+        max_initial_timestamp=0.0,
+    )
+
+
+def _features(model: WhisperModel, audio: np.ndarray, chunks: list[Chunk]) -> np.ndarray:
+    return np.stack([pad_or_trim(model.feature_extractor(c.audio(audio))[..., :-1]) for c in chunks])
+
+
+def decode_batched(model: WhisperModel, audio: np.ndarray, *, language: str | None, beam_size: int = 5,
+                   batch_size: int = DEFAULT_BATCH_SIZE, initial_prompt: str | None = None,
+                   word_timestamps: bool = True, translate: bool = False,
+                   vad_options: VadOptions | None = None) -> tuple[str, Iterator[Batch]]:
+    """VAD, then decode the windows batch by batch. Returns the language (detected on the first
+    window when `language` is None) and a lazy iterator of batches; no speech → no batches."""
+    regions = get_speech_timestamps(audio, vad_options or default_vad_options())
+    chunks = pack_regions(regions)
+    if language is None:
+        if chunks and model.model.is_multilingual:
+            language, _, _ = model.detect_language(features=_features(model, audio, chunks[:1])[0])
+        else:
+            language = "zh" if model.model.is_multilingual else "en"
+    pipeline = LazyBatchedPipeline(model)
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
+    english_tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="translate",
+                                  language=language)
+    options = _options(tokenizer, beam_size, initial_prompt, word_timestamps)
+
+    def batches() -> Iterator[Batch]:
+        pipeline.last_speech_timestamp = 0.0
+        for i in range(0, len(chunks), batch_size):
+            batch = chunks[i:i + batch_size]
+            features = _features(model, audio, batch)
+            outputs = pipeline.forward(features, tokenizer, [c.metadata() for c in batch], options)
+            segments = [Segment(seek=s["seek"], id=0, text=s["text"], start=round(s["start"], 3),
+                                end=round(s["end"], 3), words=_words(s) if word_timestamps else None,
+                                tokens=s["tokens"], avg_logprob=s["avg_logprob"],
+                                no_speech_prob=s["no_speech_prob"], compression_ratio=s["compression_ratio"],
+                                temperature=0.0)
+                        for output in outputs for s in output]
+            english = pipeline.english_segments(batch, english_tokenizer, options) if translate else []
+            del pipeline._encoder_output, features
+            yield Batch(segments=list(restore_speech_timestamps(segments, regions, SAMPLE_RATE)),
+                        english=list(restore_speech_timestamps(english, regions, SAMPLE_RATE)),
+                        reached=batch[-1].regions[-1]["end"] / SAMPLE_RATE)
+
+    return language, batches()
+
+
+def _words(segment: dict) -> list:
+    from faster_whisper.transcribe import Word
+
+    return [Word(**word) for word in segment.get("words", [])]
