@@ -124,7 +124,7 @@ def _transcribe_command(args) -> int:
     from tqdm import tqdm
 
     from app.jobs import export, run_job, safe_stem
-    from app.media import is_url
+    from app.media import is_url, shown
     from app.model import load_model
     from app.transcribe import TranscribeOptions
 
@@ -135,7 +135,8 @@ def _transcribe_command(args) -> int:
     failures = 0
     used_stems: set[str] = set()
     for source in args.inputs:
-        label = one_line(Path(source).name if not is_url(source) else source)
+        # Cut as media.py cuts links in its messages (a 100,000-character link is not echoed whole).
+        label = shown(one_line(Path(source).name if not is_url(source) else source))
         with tqdm(total=100, desc=label[:30], unit="%", leave=True,
                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
             def progress(fraction: float, stage: str) -> None:

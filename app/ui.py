@@ -7,6 +7,7 @@ import html
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +32,23 @@ MAX_UPLOAD_MB = float(os.environ.get("ZIMU_MAX_UPLOAD_MB", 500))
 RESULT_TTL = 3600  # seconds a result's files stay downloadable
 BROWSER_AUDIO = {".mp3", ".wav", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".flac", ".webm"}
 TABLE_HEADERS = ["start", "end", "hanzi", "pinyin", "English"]
+
+
+class _Blocks(gr.Blocks):
+    """gr.Blocks where a request whose inputs cannot be read (a crafted payload: a file path the server
+    never received, a value of the wrong shape) is one line in the server log and a clear message to
+    the client, not Gradio's traceback and a bare {"error": null}."""
+
+    async def preprocess_data(self, *args, **kwargs):
+        try:
+            return await super().preprocess_data(*args, **kwargs)
+        except gr.Error:
+            raise  # Gradio's own messages (e.g. the file-type refusal) already reach the client
+        except Exception as exc:
+            detail = " ".join(str(exc).split())[:200]  # one line, however long the client's value
+            print(f"refused a request with unreadable inputs: {type(exc).__name__}: {detail}", file=sys.stderr)
+            raise gr.Error("This request could not be read: upload the file again from this page.",
+                           print_exception=False) from None
 
 
 def _new_result_dir() -> Path:
@@ -163,7 +181,9 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
         return event.index[0] if isinstance(event.index, (list, tuple)) else event.index
 
     # delete_cache: Gradio's copies of uploads and outputs go after RESULT_TTL too, so disk stays bounded.
-    with gr.Blocks(title="Zimu · Mandarin subtitles for learners", delete_cache=(RESULT_TTL, RESULT_TTL)) as demo:
+    # analytics_enabled=False: a public Space must not call Gradio's servers about its visitors.
+    with _Blocks(title="Zimu · Mandarin subtitles for learners", delete_cache=(RESULT_TTL, RESULT_TTL),
+                 analytics_enabled=False) as demo:
         gr.Markdown("# 字幕 Zimu — Mandarin speech → hanzi, pinyin and English subtitles\n"
                     "Simplified characters, pinyin with tone marks coloured by tone, an English line, "
                     "subtitle files to download (SRT, WebVTT, ASS, TXT), and pronunciation practice.")
