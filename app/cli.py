@@ -12,7 +12,7 @@ from app.batched import DEFAULT_BATCH_SIZE
 from app.errors import UserError
 from app.media import DEFAULT_MAX_DOWNLOAD_MB
 from app.model import MENU, is_cached
-from app.subtitles import FORMATS, LINE_KINDS
+from app.subtitles import FORMATS, FRAME_RATE, LINE_KINDS, RULES
 from app.translate import ENGLISH_SOURCES
 
 LANGUAGES = {"zh": "Mandarin", "auto": "Detect", "en": "English", "yue": "Cantonese", "ja": "Japanese",
@@ -26,6 +26,16 @@ def _positive_int(value: str) -> int:
         number = 0
     if number < 1:
         raise argparse.ArgumentTypeError(f"a whole number of at least 1 (got {value!r})")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"a number above 0 (got {value!r})")
     return number
 
 
@@ -95,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="text to bias the recogniser (vocabulary, names); off by default, see app/transcribe.py")
     run.add_argument("--no-vad", action="store_true", help="turn off Silero voice activity detection")
     run.add_argument("--cookies", default=None, help="cookies.txt for sites that need a login (YouTube bot checks)")
+    run.add_argument("--keep-punctuation", action="store_true",
+                     help="keep commas and full stops at the end of subtitle lines (dropped by default, as the "
+                          "Netflix Simplified Chinese guide asks; TXT always keeps them)")
     model_arguments(run, suppress=True)
     pinyin = commands.add_parser("pinyin", help="print the pinyin line of each text, as the subtitles show it",
                                  description="Print each TEXT's pinyin line exactly as the subtitles show it, "
@@ -102,6 +115,17 @@ def build_parser() -> argparse.ArgumentParser:
     pinyin.add_argument("texts", nargs="*", metavar="TEXT", help="Chinese text, e.g. 我们一起去北京吧。")
     commands.add_parser("models", help="list the model menu: size, speed on 2 CPU cores, downloaded or not",
                         description="The models --model and the UI's Model menu offer.")
+    check = commands.add_parser("check", help="list every Netflix Simplified Chinese subtitle rule a file breaks",
+                                description="Check subtitle files (SRT, WebVTT, ASS, any format pysubs2 reads; ours "
+                                            "or anyone's) against the Netflix Simplified Chinese Timed Text Style "
+                                            "Guide: one line per violation, exit status 1 if any. Rules: "
+                                            + "; ".join(f"{k}: {v}" for k, v in RULES.items())
+                                            + ". Line rules apply to hanzi lines (lines with a CJK character).")
+    check.add_argument("files", nargs="+", metavar="FILE", help="subtitle file")
+    check.add_argument("--fps", type=_positive_float, default=FRAME_RATE,
+                       help=f"frame rate that frame gaps are counted in (default: {FRAME_RATE:g})")
+    check.add_argument("--keep-punctuation", action="store_true",
+                       help="accept a comma or full stop at the end of a line (files written with --keep-punctuation)")
     return parser
 
 
@@ -126,11 +150,13 @@ def _transcribe_command(args) -> int:
     from app.jobs import export, run_job, safe_stem
     from app.media import is_url, shown
     from app.model import load_model
+    from app.subtitles import CueRules
     from app.transcribe import TranscribeOptions
 
     options = TranscribeOptions(language=None if args.language == "auto" else args.language,
                                 english=args.english, beam_size=args.beam_size, vad=not args.no_vad,
-                                initial_prompt=args.initial_prompt, batch_size=args.batch_size)
+                                initial_prompt=args.initial_prompt, batch_size=args.batch_size,
+                                cue_rules=CueRules(keep_punctuation=args.keep_punctuation))
     model = load_model(args.model, None if args.device == "auto" else args.device, args.compute_type)
     failures = 0
     used_stems: set[str] = set()
@@ -147,7 +173,7 @@ def _transcribe_command(args) -> int:
                 job = run_job(source, model, options, args.max_duration, progress, args.cookies,
                               args.allow_local_urls, args.max_download_mb)
                 stem = unique_stem(safe_stem(job.title), used_stems)
-                files = export(job.transcript, args.output_dir, stem, args.formats, args.lines)
+                files = export(job.transcript, args.output_dir, stem, args.formats, args.lines, options.cue_rules)
             except UserError as exc:
                 bar.close()
                 message = one_line(str(exc))
@@ -176,6 +202,33 @@ def _pinyin_command(args) -> int:
     return 0
 
 
+def _check_command(args) -> int:
+    """One line per violation (file, cue, time, rule, detail) on stdout; a file that can't be read is
+    one error line and the others are still checked."""
+    from app.subtitles import CueRules, check_file, clock
+
+    rules = CueRules(fps=args.fps, keep_punctuation=args.keep_punctuation)
+    unreadable = violations = cues = 0
+    for name in args.files:
+        try:
+            count, found = check_file(name, rules)
+        except UserError as exc:
+            print(f"error: {one_line(str(exc))}", file=sys.stderr)
+            unreadable += 1
+            continue
+        cues += count
+        violations += len(found)
+        for v in found:
+            print(f"{one_line(name)}: cue {v.cue} {clock(v.start_ms)} {v.rule}: {one_line(v.detail)}")
+    checked = len(args.files) - unreadable
+    if violations:
+        print(f"{violations} violation(s) in {checked} file(s), {cues} cues", file=sys.stderr)
+    elif not unreadable:
+        print(f"{checked} file(s), {cues} cues: no violation of the Netflix Simplified Chinese rules "
+              f"({len(RULES)} checked at {args.fps:g} fps)")
+    return 1 if violations or unreadable else 0
+
+
 def one_line(text: str) -> str:
     """File names may hold newlines; an error is always one line."""
     return " ".join(text.split("\n")).replace("\r", " ")
@@ -198,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
             return _transcribe_command(args)
         if args.command == "pinyin":
             return _pinyin_command(args)
+        if args.command == "check":
+            return _check_command(args)
         if args.command == "models":
             print(models_table())
             return 0

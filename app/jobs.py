@@ -20,7 +20,7 @@ import numpy as np
 
 from app.audio import SAMPLE_RATE, check_duration, load_audio
 from app.media import download_audio, is_url, link_info, link_key
-from app.subtitles import FORMATS, write_subtitles
+from app.subtitles import FORMATS, CueRules, write_subtitles
 from app.transcribe import Progress, Transcript, TranscribeOptions, iter_transcribe
 
 LINK_CACHE_SECONDS = float(os.environ.get("ZIMU_LINK_CACHE_SECONDS", 3600))  # ≈115 MB of int16 audio
@@ -131,6 +131,7 @@ def safe_stem(title: str, fallback: str = "subtitles") -> str:
 
 
 def export(transcript: Transcript, folder: Path, stem: str, formats=FORMATS,
-           lines=("hanzi", "pinyin", "english")) -> dict[str, Path]:
+           lines=("hanzi", "pinyin", "english"), rules: CueRules | None = None) -> dict[str, Path]:
+    """`rules`: the cue rules the transcript was built with (keep_punctuation decides the line ends)."""
     folder.mkdir(parents=True, exist_ok=True)
-    return {fmt: write_subtitles(transcript.cues, folder / f"{stem}.{fmt}", lines, fmt) for fmt in formats}
+    return {fmt: write_subtitles(transcript.cues, folder / f"{stem}.{fmt}", lines, fmt, rules) for fmt in formats}

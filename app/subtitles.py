@@ -1,23 +1,52 @@
-"""Subtitle cues and subtitle files: the one place that decides how lines break and how they are written.
+"""Subtitle cues and subtitle files: the one place that decides how lines break, how cues are
+timed, how they are written, and how any subtitle file is checked against those rules.
 
-Cues are built from timed jieba words: a line breaks only between words, holds at most
-`max_chars` characters, ends at sentence punctuation or a pause, and lasts long enough to read.
-Files are written by pysubs2 (SRT, WebVTT, ASS); TXT is the plain transcript.
+The rules are those of Netflix's Simplified Chinese Timed Text Style Guide (with its General
+Requirements), which professional subtitlers and Subtitle Edit's "Netflix quality check" use:
+
+* a hanzi line holds at most 16 characters, punctuation included; a cue at most 2 lines, the second
+  only when the text does not fit one, broken between jieba words and balanced;
+* reading speed at most 9 characters a second; a cue lasts from 5/6 s to 7 s;
+* at least 2 frames between cues, and a gap shorter than half a second closed to exactly 2 frames
+  (FRAME_RATE: 25 fps, so every time is a whole frame of 40 ms, exact in SRT, WebVTT and ASS);
+* no orphan cue of one or two hanzi (it joins a neighbour);
+* no comma or full stop at the end of a line (the guide puts a space there; a space at the end of
+  a line shows as nothing, so it is dropped); ？ and ！ stay. `CueRules.keep_punctuation` keeps it all.
+
+`Cue.hanzi` stays the full text with every punctuation mark (the UI, the translator's sentence
+grouping and the TXT transcript read it); end-of-line punctuation is dropped only when SRT, WebVTT
+and ASS files are written. In those files a cue is laid out line by line: each hanzi line followed
+by its own pinyin line, the English line last.
+
+Files are written by pysubs2 (SRT, WebVTT, ASS); TXT is the plain transcript, punctuation kept.
+`check_file` lists every rule a subtitle file breaks (`python -m app check`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import functools
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pysubs2
 
-from app.text import is_punctuation
+from app.errors import UserError
+from app.text import has_cjk, is_punctuation
 
 LINE_KINDS = ("hanzi", "pinyin", "english")
 FORMATS = ("srt", "vtt", "ass", "txt")
 SENTENCE_END = set("。！？…")
 CLAUSE_END = set("，、；：")
+# Dropped from the end of a written line (the guide's comma and full stop; 、 is a comma too).
+LINE_END_DROPPED = "，、。,."
+# The frame rate times are counted in. 25 fps makes a frame 40 ms, so 2 frames are 80 ms in every
+# format (SRT and WebVTT count milliseconds, ASS centiseconds); at 24 fps they would round to 83 or 84.
+FRAME_RATE = 25.0
+ORPHAN_HANZI = 2  # a cue of this many hanzi or fewer is an orphan
+# An orphan joins a neighbour only across a pause shorter than this: after a longer one, the
+# joined cue would show words seconds before they are said (subtitles are timed to the audio).
+ORPHAN_JOIN_GAP = 1.0
 
 
 @dataclass
@@ -28,8 +57,8 @@ class Word:
     start: float
     end: float
 
-    @property
-    def is_punct(self) -> bool:
+    @functools.cached_property
+    def is_punct(self) -> bool:  # cached: cue building asks it of every word many times over
         return all(is_punctuation(c) for c in self.text)
 
 
@@ -38,103 +67,325 @@ class Cue:
     start: float
     end: float
     words: list[Word]
-    pinyin: str = ""
+    pinyin: str = ""  # the whole cue's pinyin line (the UI's); files compute it per hanzi line
     english: str = ""
+    split: int = 0  # index into `words` where the second hanzi line starts; 0 = one line
 
     @property
     def hanzi(self) -> str:
+        """The full text, every punctuation mark kept."""
         return "".join(w.text for w in self.words)
 
+    @property
+    def line_words(self) -> list[list[Word]]:
+        if 0 < self.split < len(self.words):
+            return [self.words[:self.split], self.words[self.split:]]
+        return [self.words]
+
+    @property
+    def hanzi_lines(self) -> list[str]:
+        """The 1 or 2 hanzi lines as subtitles break them, punctuation kept."""
+        return ["".join(w.text for w in line) for line in self.line_words]
+
     def lines(self, kinds: tuple[str, ...] | list[str]) -> list[str]:
+        """One line per kind, unbroken (the transcript's view: TXT, the UI)."""
         values = {"hanzi": self.hanzi, "pinyin": self.pinyin, "english": self.english}
         return [values[k] for k in kinds if values[k]]
 
 
 @dataclass
 class CueRules:
-    max_chars: int = 16  # per Chinese line, the common broadcast limit for CJK subtitles
+    max_chars: int = 16  # per hanzi line, punctuation included
+    max_lines: int = 2
+    max_cps: float = 9.0  # the guide's reading speed limit for adult programmes
+    # Learners read slower: where the silence after a cue allows, it stays up this long.
+    target_cps: float = 6.0
+    min_duration: float = 5 / 6
     max_duration: float = 7.0
+    fps: float = FRAME_RATE
+    min_gap_frames: int = 2
     pause_break: float = 0.8  # a silence this long starts a new cue
-    min_duration: float = 1.0
-    chars_per_second: float = 6.0  # reading pace target for beginners; cues are lengthened into gaps
-    clause_break_at: int = 10  # break after a comma once the line is this long
-    extra: dict = field(default_factory=dict)
+    keep_punctuation: bool = False  # keep a comma or full stop at the end of a written line
+
+    @property
+    def bridge_frames(self) -> int:
+        """Gaps shorter than this many frames (half a second, rounded as Subtitle Edit does) are
+        closed to `min_gap_frames`."""
+        return math.floor(self.fps / 2 + 0.5)
 
 
-def _visible_len(words: list[Word]) -> int:
-    return sum(len(w.text) for w in words if not w.is_punct)
+# ---- building cues -------------------------------------------------------------------------------
+
+def hanzi_count(text: str) -> int:
+    return sum(1 for c in text if has_cjk(c))
+
+
+def _written(words: list[Word], rules: CueRules) -> list[Word]:
+    """A line's words as a file shows them: without a closing comma or full stop unless kept."""
+    if rules.keep_punctuation:
+        return words
+    end = len(words)
+    while end > 0 and words[end - 1].is_punct and all(c in LINE_END_DROPPED for c in words[end - 1].text):
+        end -= 1
+    return words[:end]
+
+
+def written_text(words: list[Word], rules: CueRules) -> str:
+    return _shown("".join(w.text for w in words), rules)
+
+
+def _shown(text: str, rules: CueRules) -> str:
+    return text if rules.keep_punctuation else text.rstrip(LINE_END_DROPPED + " ")
+
+
+def line_split(words: list[Word], rules: CueRules) -> int | None:
+    """Where the second line starts (0: one line is enough), or None when two lines can't hold it.
+    The break falls between jieba words, never before punctuation; the two lines as even as can be,
+    but a break after a comma (the guide: "after punctuation marks") worth up to 6 characters of
+    unevenness; on a tie the longer line below."""
+    full = "".join(w.text for w in words)
+    if len(_shown(full, rules)) <= rules.max_chars:
+        return 0
+    if rules.max_lines < 2:
+        return None
+    best, best_cost, at = None, None, 0
+    for i in range(1, len(words)):
+        at += len(words[i - 1].text)
+        if words[i].is_punct:
+            continue
+        top, bottom = len(_shown(full[:at], rules)), len(_shown(full[at:], rules))
+        if top > rules.max_chars or bottom > rules.max_chars:
+            continue
+        after_clause = words[i - 1].text[-1] in CLAUSE_END
+        cost = (abs(top - bottom) - (6 if after_clause else 0), top > bottom)
+        if best_cost is None or cost < best_cost:
+            best, best_cost = i, cost
+    return best
+
+
+def _spoken_span(words: list[Word]) -> float:
+    spoken = [w for w in words if not w.is_punct] or words
+    return spoken[-1].end - spoken[0].start
+
+
+def _fits(words: list[Word], rules: CueRules) -> bool:
+    return line_split(words, rules) is not None and _spoken_span(words) <= rules.max_duration
+
+
+def _sentences(words: list[Word], rules: CueRules) -> list[list[Word]]:
+    """One recogniser segment cut after sentence-final punctuation and at pauses."""
+    pieces: list[list[Word]] = []
+    line: list[Word] = []
+    for word in words:
+        if word.is_punct:
+            if line:
+                line.append(word)
+                if word.text[-1] in SENTENCE_END:
+                    pieces.append(line)
+                    line = []
+            elif pieces:
+                pieces[-1].append(word)  # punctuation never starts a cue
+            continue
+        spoken = [w for w in line if not w.is_punct]
+        if spoken and word.start - spoken[-1].end >= rules.pause_break:
+            pieces.append(line)
+            line = []
+        line.append(word)
+    if line:
+        pieces.append(line)
+    return pieces
+
+
+def _split_sentence(words: list[Word], rules: CueRules) -> list[list[Word]]:
+    """A sentence too long for one cue cut into the fewest cues that fit, at word boundaries:
+    after a comma where possible, as even as can be, no orphan unless nothing else fits."""
+    if _fits(words, rules):
+        return [words]
+    starts = [i for i in range(1, len(words)) if not words[i].is_punct]
+    for strict in (True, False):
+        pieces = _best_partition(words, [0] + starts, rules, strict)
+        if pieces:
+            return pieces
+    return [words]  # unreachable: single words are always allowed when not strict
+
+
+def _best_partition(words: list[Word], starts: list[int], rules: CueRules, strict: bool) -> list[list[Word]] | None:
+    """Dynamic programme over the allowed cue starts: fewest cues, then fewest breaks that are not
+    after a comma, then the most even lengths (sum of squares)."""
+    ends = starts[1:] + [len(words)]
+    best: dict[int, tuple] = {0: ((0, 0, 0), [])}
+    for a in starts:
+        if a not in best:
+            continue
+        (count, bad, square), cuts = best[a]
+        for b in ends:
+            if b <= a:
+                continue
+            piece = words[a:b]
+            spoken = [w for w in piece if not w.is_punct]
+            if len(spoken) > 1 and (sum(len(w.text) for w in spoken) > rules.max_lines * rules.max_chars
+                                    or spoken[-1].end - spoken[0].start > rules.max_duration):
+                break  # longer pieces fit even less: this keeps a long unpunctuated window cheap
+            if not (_fits(piece, rules) or (len(spoken) == 1 and not strict)):
+                continue
+            if strict and hanzi_count("".join(w.text for w in piece)) <= ORPHAN_HANZI:
+                continue
+            clause = b == len(words) or piece[-1].text[-1] in CLAUSE_END
+            cost = (count + 1, bad + (0 if clause else 1), square + len(written_text(piece, rules)) ** 2)
+            if b not in best or cost < best[b][0]:
+                best[b] = (cost, cuts + [b])
+    if len(words) not in best:
+        return None
+    bounds = [0] + best[len(words)][1]
+    return [words[a:b] for a, b in zip(bounds, bounds[1:])]
+
+
+def _is_orphan(words: list[Word]) -> bool:
+    return 0 < hanzi_count("".join(w.text for w in words)) <= ORPHAN_HANZI
+
+
+def _join_orphans(pieces: list[list[Word]], rules: CueRules) -> list[list[Word]]:
+    """A cue of one or two hanzi ("的。", "好。") joins the neighbour it is closer to in time, when
+    the pause between them is short and the joined cue still fits; otherwise it stays (the checker
+    names it)."""
+    pieces = [list(p) for p in pieces]
+    i = 0
+    while i < len(pieces):
+        if not _is_orphan(pieces[i]):
+            i += 1
+            continue
+        options = []
+        for at in (i - 1, i):
+            if 0 <= at and at + 1 < len(pieces):
+                pause = _gap(pieces[at], pieces[at + 1])
+                if pause < ORPHAN_JOIN_GAP and _fits(pieces[at] + pieces[at + 1], rules):
+                    options.append((pause, at))
+        if not options:
+            i += 1
+            continue
+        _, at = min(options)
+        pieces[at:at + 2] = [pieces[at] + pieces[at + 1]]
+        i = at  # the joined cue is looked at again (it may still be short)
+    return pieces
+
+
+def _gap(first: list[Word], second: list[Word]) -> float:
+    a = [w for w in first if not w.is_punct] or first
+    b = [w for w in second if not w.is_punct] or second
+    return b[0].start - a[-1].end
 
 
 def build_cues(segments: list[list[Word]], rules: CueRules | None = None) -> list[Cue]:
-    """Group timed words into cues. Each inner list is one recogniser segment (never merged)."""
+    """Group timed words into cues: each recogniser segment cut into sentences (at sentence-final
+    punctuation and pauses), a sentence too long for one cue of two lines cut into several, orphans
+    joined to a neighbour (also across segments), then the lines broken and the times fixed."""
     rules = rules or CueRules()
-    groups: list[list[Word]] = []
+    pieces: list[list[Word]] = []
     for words in segments:
-        line: list[Word] = []
-        for word in words:
-            if word.is_punct:
-                if line:
-                    line.append(word)  # punctuation never starts a line
-                    last = word.text[-1]
-                    if last in SENTENCE_END or (last in CLAUSE_END and _visible_len(line) >= rules.clause_break_at):
-                        groups.append(line)
-                        line = []
-                elif groups and groups[-1]:
-                    groups[-1].append(word)
-                continue
-            if line:
-                spoken = [w for w in line if not w.is_punct]
-                too_long = _visible_len(line) + len(word.text) > rules.max_chars
-                paused = word.start - spoken[-1].end >= rules.pause_break
-                too_slow = word.end - spoken[0].start > rules.max_duration
-                if too_long or paused or too_slow:
-                    groups.append(line)
-                    line = []
-            line.append(word)
-        if line:
-            groups.append(line)
+        for sentence in _sentences(words, rules):
+            if sentence[0].is_punct and pieces:
+                pieces[-1] += sentence  # a segment starting with punctuation: it ends the last cue
+            else:
+                pieces += _split_sentence(sentence, rules)
     cues = []
-    for group in groups:
+    for group in _join_orphans(pieces, rules):
         spoken = [w for w in group if not w.is_punct] or group
-        cues.append(Cue(start=spoken[0].start, end=spoken[-1].end, words=group))
+        cues.append(Cue(start=spoken[0].start, end=spoken[-1].end, words=group,
+                        split=line_split(group, rules) or 0))
     return _fix_timing(cues, rules)
 
 
+# ---- timing --------------------------------------------------------------------------------------
+
+def reading_chars(cue: Cue, rules: CueRules) -> int:
+    """Characters a reader reads: the hanzi lines as written, punctuation included, spaces not."""
+    return sum(len(written_text(line, rules).replace(" ", "")) for line in cue.line_words)
+
+
 def _fix_timing(cues: list[Cue], rules: CueRules) -> list[Cue]:
-    """Monotonic, non-overlapping times, each cue stretched (into silence only) toward a readable length."""
-    previous_end = 0.0
+    """Times in whole frames: each cue covers its speech, lasts 5/6 s to 7 s and long enough to read
+    (stretched into the silence after it, and only if that is not enough into the silence before),
+    2 frames apart from the next, a gap under half a second closed to exactly 2 frames."""
+    fps, gap = rules.fps, rules.min_gap_frames
+    starts = [math.floor(c.start * fps + 1e-6) for c in cues]
+    ends = [math.ceil(c.end * fps - 1e-6) for c in cues]
+    shortest, longest = math.ceil(rules.min_duration * fps - 1e-6), math.floor(rules.max_duration * fps + 1e-6)
     for i, cue in enumerate(cues):
-        cue.start = max(cue.start, previous_end)
-        cue.end = max(cue.end, cue.start + 0.1)
-        wanted = max(rules.min_duration, _visible_len(cue.words) / rules.chars_per_second)
-        limit = cues[i + 1].start if i + 1 < len(cues) else cue.start + wanted
-        if cue.end - cue.start < wanted:
-            cue.end = max(cue.end, min(cue.start + wanted, limit))
-        if i + 1 < len(cues) and cue.end > cues[i + 1].start:
-            # Recogniser spans can overlap by a few ms; the next cue starts where this one ends.
-            cues[i + 1].start = cue.end
-        previous_end = cue.end
+        previous = ends[i - 1] if i else -gap
+        starts[i] = max(starts[i], previous + gap, 0)
+        ends[i] = min(max(ends[i], starts[i] + 1), starts[i] + longest)
+        chars = reading_chars(cue, rules)
+        needed = max(shortest, math.ceil(chars / rules.max_cps * fps - 1e-6))
+        wanted = max(needed, math.ceil(chars / rules.target_cps * fps - 1e-6))
+        limit = starts[i + 1] - gap if i + 1 < len(cues) else math.inf
+        if ends[i] - starts[i] < wanted:  # into the silence after
+            ends[i] = max(ends[i], min(starts[i] + min(wanted, longest), limit))
+        if ends[i] - starts[i] < needed:  # the audio leaves no other way: into the silence before
+            start = max(previous + gap, ends[i] - needed)
+            if i and start - previous < rules.bridge_frames:
+                start = previous + gap  # a gap under half a second is closed, not left at 3-12 frames
+            starts[i] = max(start, ends[i] - longest)
+        if i + 1 < len(cues):
+            if ends[i] > limit:  # recogniser spans overlap: this cue ends 2 frames before the next
+                ends[i] = max(limit, starts[i] + min(needed, longest))
+            elif starts[i + 1] - ends[i] < rules.bridge_frames:
+                if limit - starts[i] <= longest:
+                    ends[i] = limit
+                elif ends[i + 1] - (ends[i] + gap) <= longest:
+                    starts[i + 1] = ends[i] + gap
+    for cue, start, end in zip(cues, starts, ends):
+        cue.start, cue.end = start / fps, end / fps
     return cues
 
 
-def to_ssa(cues: list[Cue], kinds: tuple[str, ...] | list[str]) -> pysubs2.SSAFile:
+# ---- writing -------------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=8192)
+def _pinyin(words: tuple[str, ...]) -> str:
+    from app.pinyin import pinyin_of_words  # pinyin reads CC-CEDICT; only files that show it need it
+
+    return pinyin_of_words(list(words))
+
+
+def file_lines(cue: Cue, kinds: tuple[str, ...] | list[str], rules: CueRules | None = None) -> list[str]:
+    """A cue as SRT, WebVTT and ASS show it: each hanzi line followed by its own pinyin line (in the
+    order `kinds` gives hanzi and pinyin), the English line last. End-of-line commas and full stops
+    are dropped from both unless `rules.keep_punctuation`."""
+    rules = rules or CueRules()
+    lines = []
+    for words in cue.line_words:
+        shown = _written(words, rules)
+        for kind in kinds:
+            if kind == "hanzi":
+                lines.append(written_text(words, rules))
+            elif kind == "pinyin":
+                lines.append(_pinyin(tuple(w.text for w in shown)) if shown else "")
+    if "english" in kinds:
+        lines.append(cue.english)
+    return [line for line in lines if line]
+
+
+def to_ssa(cues: list[Cue], kinds: tuple[str, ...] | list[str], rules: CueRules | None = None) -> pysubs2.SSAFile:
     subs = pysubs2.SSAFile()
     style = subs.styles["Default"]
     style.fontname = "Noto Sans CJK SC"
     style.fontsize = 22
     for cue in cues:
-        text = r"\N".join(cue.lines(kinds))
+        text = r"\N".join(file_lines(cue, kinds, rules))
         if text:
             subs.append(pysubs2.SSAEvent(start=round(cue.start * 1000), end=round(cue.end * 1000), text=text))
     return subs
 
 
 def to_text(cues: list[Cue], kinds: tuple[str, ...] | list[str]) -> str:
-    """Plain transcript: the chosen lines of each cue, a blank line between cues."""
+    """Plain transcript: the chosen lines of each cue, unbroken and with all punctuation, a blank
+    line between cues."""
     return "\n\n".join("\n".join(cue.lines(kinds)) for cue in cues if cue.lines(kinds)) + "\n"
 
 
-def write_subtitles(cues: list[Cue], path: str | Path, kinds=("hanzi", "pinyin", "english"), fmt: str | None = None) -> Path:
+def write_subtitles(cues: list[Cue], path: str | Path, kinds=("hanzi", "pinyin", "english"), fmt: str | None = None,
+                    rules: CueRules | None = None) -> Path:
+    """`rules.keep_punctuation` keeps end-of-line commas and full stops in SRT, WebVTT and ASS."""
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
@@ -143,5 +394,106 @@ def write_subtitles(cues: list[Cue], path: str | Path, kinds=("hanzi", "pinyin",
     if fmt == "txt":
         path.write_text(to_text(cues, kinds), encoding="utf-8")
     else:
-        to_ssa(cues, kinds).save(str(path), format_=fmt, encoding="utf-8")
+        to_ssa(cues, kinds, rules).save(str(path), format_=fmt, encoding="utf-8")
     return path
+
+
+# ---- checking any subtitle file ------------------------------------------------------------------
+# Ours or anyone's, like Subtitle Edit's Netflix quality check. A line is a hanzi line when it holds a
+# CJK character (pinyin and English lines do not): the line rules apply to hanzi lines only, the
+# timing rules to every cue, in file order.
+
+RULES = {
+    "line-length": "a hanzi line holds at most 16 characters, punctuation included",
+    "lines": "at most 2 hanzi lines per cue",
+    "end-punctuation": "no comma or full stop at the end of a hanzi line",
+    "orphan": "no cue of only one or two hanzi",
+    "min-duration": "a cue lasts at least 5/6 s",
+    "max-duration": "a cue lasts at most 7 s",
+    "reading-speed": "at most 9 characters a second",
+    "frame-gap": "at least 2 frames between cues",
+    "close-gap": "a gap under half a second is closed to 2 frames",
+}
+
+
+@dataclass
+class Violation:
+    cue: int  # 1-based position in the file
+    start_ms: int
+    rule: str  # a key of RULES
+    detail: str
+
+
+def clock(ms: int) -> str:
+    """SRT-style time: 00:01:02,340."""
+    sign, ms = ("-" if ms < 0 else ""), abs(ms)
+    return f"{sign}{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+def load_events(path: str | Path) -> list[pysubs2.SSAEvent]:
+    """The cues of any subtitle file pysubs2 reads (UTF-8, else GB18030, common for Chinese files).
+    Raises UserError with one line for a missing, unreadable or empty file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    subs = None
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            subs = pysubs2.load(str(path), encoding=encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+        except Exception as exc:  # pysubs2's parsers raise many kinds of error on a malformed file
+            raise UserError(f"{path}: not a subtitle file pysubs2 can read ({type(exc).__name__}: {exc})") from exc
+    if subs is None:
+        raise UserError(f"{path}: neither UTF-8 nor GB18030 text")
+    events = [e for e in subs if not e.is_comment]
+    if not events:
+        raise UserError(f"{path}: no subtitle cues in it")
+    return events
+
+
+def check_events(events: list[pysubs2.SSAEvent], rules: CueRules | None = None) -> list[Violation]:
+    rules = rules or CueRules()
+    found: list[Violation] = []
+    frame_ms = 1000 / rules.fps
+    for n, event in enumerate(events, 1):
+        def add(rule: str, detail: str) -> None:
+            found.append(Violation(n, event.start, rule, detail))
+
+        hanzi = [line.strip() for line in event.plaintext.split("\n") if has_cjk(line)]
+        for k, line in enumerate(hanzi, 1):
+            if len(line) > rules.max_chars:
+                add("line-length", f"hanzi line {k} has {len(line)} characters (at most {rules.max_chars}): {line}")
+            if not rules.keep_punctuation and line[-1] in LINE_END_DROPPED:
+                add("end-punctuation", f"hanzi line {k} ends with {line[-1]}: {line}")
+        if len(hanzi) > rules.max_lines:
+            add("lines", f"{len(hanzi)} hanzi lines (at most {rules.max_lines}): {' / '.join(hanzi)}")
+        count = hanzi_count("".join(hanzi))
+        if 0 < count <= ORPHAN_HANZI:
+            add("orphan", f"only {count} hanzi: {' / '.join(hanzi)}")
+        duration = event.end - event.start
+        if duration < rules.min_duration * 1000 - 1e-6:
+            add("min-duration", f"{duration} ms (at least {rules.min_duration * 1000:.0f} ms)")
+        if duration > rules.max_duration * 1000 + 1e-6:
+            add("max-duration", f"{duration / 1000:.2f} s (at most {rules.max_duration:g} s)")
+        chars = sum(len(line.replace(" ", "")) for line in hanzi)
+        if chars and duration > 0 and chars / (duration / 1000) > rules.max_cps + 1e-9:
+            add("reading-speed", f"{chars / (duration / 1000):.1f} characters a second (at most {rules.max_cps:g}): "
+                                 f"{chars} in {duration / 1000:.2f} s")
+        if n < len(events):
+            gap = events[n].start - event.end
+            two_frames = rules.min_gap_frames * frame_ms
+            if gap < two_frames - 1e-6:
+                add("frame-gap", f"{gap} ms to the next cue (at least {rules.min_gap_frames} frames = "
+                                 f"{two_frames:.0f} ms at {rules.fps:g} fps)")
+            elif rules.min_gap_frames < math.floor(gap / frame_ms + 0.5) < rules.bridge_frames:
+                add("close-gap", f"{gap} ms to the next cue: under half a second, close it to "
+                                 f"{rules.min_gap_frames} frames ({two_frames:.0f} ms at {rules.fps:g} fps)")
+    return found
+
+
+def check_file(path: str | Path, rules: CueRules | None = None) -> tuple[int, list[Violation]]:
+    """(number of cues, every rule the file breaks). Raises UserError for a file it cannot read."""
+    events = load_events(path)
+    return len(events), check_events(events, rules)

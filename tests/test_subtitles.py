@@ -1,7 +1,8 @@
 import pysubs2
 import pytest
 
-from app.subtitles import FORMATS, CueRules, Word, build_cues, write_subtitles
+from app.pinyin import pinyin_of_words
+from app.subtitles import FORMATS, CueRules, Word, build_cues, check_events, write_subtitles
 from app.text import split_words
 
 
@@ -20,15 +21,18 @@ LONG = "我们明天早上八点在学校门口见面然后一起坐公共汽车
 def test_lines_break_between_words_within_the_limit():
     words = timed(LONG, 0.0)
     cues = build_cues([words], CueRules(max_chars=16))
-    assert len(cues) >= 3
+    assert len(cues) >= 2
     assert "".join(c.hanzi for c in cues) == LONG  # nothing lost, nothing added
+    assert all("".join(c.hanzi_lines) == c.hanzi for c in cues)
     boundaries = {sum(len(w.text) for w in words[:i]) for i in range(len(words) + 1)}
     pos = 0
     for cue in cues:
-        assert sum(len(w.text) for w in cue.words if not w.is_punct) <= 16
-        pos += len(cue.hanzi)
-        assert pos in boundaries  # every break falls between jieba words
-    assert not cues[1].hanzi[0] in "，。？"  # punctuation never starts a line
+        assert 1 <= len(cue.hanzi_lines) <= 2
+        for line in cue.hanzi_lines:
+            assert len(line.rstrip("，。")) <= 16  # punctuation included, a dropped line end excepted
+            assert line[0] not in "，。？"  # punctuation never starts a line
+            pos += len(line)
+            assert pos in boundaries  # every break (cue or line) falls between jieba words
 
 
 def test_times_never_overlap_or_go_backwards_and_are_readable():
@@ -37,8 +41,10 @@ def test_times_never_overlap_or_go_backwards_and_are_readable():
     seg2[0].start = 1.5
     cues = build_cues([seg1, seg2, timed("好。", 9.0)])
     for a, b in zip(cues, cues[1:]):
-        assert a.start < a.end <= b.start < b.end
-    assert cues[-1].end - cues[-1].start >= 1.0  # a one-word cue still stays up for a second
+        assert a.start < a.end <= b.start - 2 / 25 < b.end  # 2 frames apart at 25 fps
+    assert cues[0].end == pytest.approx(cues[1].start - 2 / 25)  # a gap under half a second closed
+    assert all(round(t * 25, 6).is_integer() for c in cues for t in (c.start, c.end))  # whole frames
+    assert cues[-1].end - cues[-1].start >= 5 / 6  # a one-word cue still stays up for 5/6 s
 
 
 def test_pause_starts_a_new_cue():
@@ -54,12 +60,19 @@ def test_written_files_parse_back(tmp_path, fmt):
         cue.pinyin, cue.english = "pīnyīn", "English"
     path = write_subtitles(cues, tmp_path / f"x.{fmt}", ["hanzi", "pinyin", "english"])
     text = path.read_text(encoding="utf-8")
-    if fmt == "txt":
-        assert text.count("\n\n") == len(cues) - 1 and "pīnyīn" in text
+    if fmt == "txt":  # the transcript: one line per kind, punctuation kept
+        assert text.count("\n\n") == len(cues) - 1 and "pīnyīn" in text and "谢谢大家。" in text
         return
     subs = pysubs2.load(str(path), encoding="utf-8")
     assert len(subs) == len(cues)
-    assert [e.plaintext.split("\n") for e in subs][0] == [cues[0].hanzi, "pīnyīn", "English"]
+    # Each hanzi line followed by its own pinyin line (wrapped with it), the English line last.
+    expected = []
+    for words in cues[1].line_words:
+        shown = [w.text for w in (words[:-1] if words[-1].text in "，。" else words)]  # line-end ，。 dropped
+        expected += ["".join(shown), pinyin_of_words(shown)]
+    assert len(expected) == 4 and subs[1].plaintext.split("\n") == expected + ["English"]
+    assert subs[-1].plaintext.split("\n") == ["谢谢大家", "xièxie dàjiā", "English"]  # line-end 。 dropped
+    assert check_events(subs) == []  # pinyin and English lines are not held to the hanzi limits
     starts = [e.start for e in subs]
     assert starts == sorted(starts)
     assert all(a.end <= b.start for a, b in zip(subs, subs[1:]))
@@ -69,4 +82,65 @@ def test_line_choice(tmp_path):
     cues = build_cues([timed("谢谢大家。", 0.0)])
     cues[0].pinyin, cues[0].english = "xièxie dàjiā.", "Thank you all."
     subs = pysubs2.load(str(write_subtitles(cues, tmp_path / "a.srt", ["hanzi", "english"])), encoding="utf-8")
-    assert subs[0].plaintext == "谢谢大家。\nThank you all."
+    assert subs[0].plaintext == "谢谢大家\nThank you all."
+    kept = write_subtitles(cues, tmp_path / "b.srt", ["pinyin", "hanzi"], rules=CueRules(keep_punctuation=True))
+    assert pysubs2.load(str(kept), encoding="utf-8")[0].plaintext == "xièxie dàjiā.\n谢谢大家。"
+
+
+def test_a_sentence_too_long_for_one_line_gets_two_balanced_lines():
+    text = "我们明天早上八点在学校门口见面，然后一起去动物园。"  # 24 characters and punctuation
+    cues = build_cues([timed(text, 0.0, per_char=0.2)])
+    assert len(cues) == 1 and len(cues[0].hanzi_lines) == 2
+    top, bottom = cues[0].hanzi_lines
+    assert top == "我们明天早上八点在学校门口见面，"  # broken after the comma, where a reader pauses
+    assert len(bottom) <= 16
+
+
+def test_long_sentence_split_into_cues_of_at_most_seven_seconds():
+    text = "我们明天早上八点在学校门口见面然后一起坐公共汽车去北京动物园看熊猫"
+    cues = build_cues([timed(text, 0.0, per_char=0.3)])  # 33 characters, 9.9 s of speech
+    assert len(cues) == 2 and "".join(c.hanzi for c in cues) == text
+    assert all(c.end - c.start <= 7.0 for c in cues)
+
+
+def test_orphan_joins_its_neighbour_but_not_across_a_long_pause():
+    # The recogniser cut 这本书是我昨天买的。 before its last word: 的。 goes back to its sentence.
+    cues = build_cues([timed("这本书是我昨天买", 0.0), timed("的。", 2.1)])
+    assert [c.hanzi for c in cues] == ["这本书是我昨天买的。"]
+    cues = build_cues([timed("我们去公园吧。", 0.0), timed("好。", 1.9)])
+    assert [c.hanzi for c in cues] == ["我们去公园吧。好。"]
+    cues = build_cues([timed("我们去公园吧。", 0.0), timed("好。", 6.0)])
+    assert [c.hanzi for c in cues] == ["我们去公园吧。", "好。"]  # shown 4 s early would be worse
+
+
+def test_fast_speech_stays_up_long_enough_to_read():
+    fast = timed("我们明天早上八点见面。", 5.0, per_char=0.08)  # 12.5 characters a second
+    cue = build_cues([timed("你好。", 0.0), fast, timed("好的好的。", 7.0)])[1]
+    assert cue.end <= 7.0 - 2 / 25 and (cue.end - cue.start) * 9 >= len("我们明天早上八点见面")
+    # No silence after it (the next cue follows at once): the silence before is used.
+    squeezed = build_cues([timed("你好。", 0.0), timed("我们明天早上八点见面。", 5.0, per_char=0.08),
+                           timed("好的好的。", 5.8)])[1]
+    assert squeezed.start < 5.0 and (squeezed.end - squeezed.start) * 9 >= 10
+
+
+def test_sentences_of_the_corpus_become_cues_that_break_no_rule(tmp_path, zh_synth):
+    """The HSK sentences of zh-synth at a brisk synthetic pace, some run together in one segment,
+    with and without Whisper's punctuation: every written file passes the checker."""
+    from tests.conftest import read_split
+
+    rows = read_split("test")[:300]
+    segments, t = [], 0.0
+    for i, row in enumerate(rows):
+        text = row["sentence"].rstrip("。！？，") + ("。", "，", "")[i % 3]  # Whisper's punctuation, or none
+        words = timed(text, t, per_char=0.16 + 0.04 * (i % 4))
+        t = words[-1].end + (0.0 if i % 4 else 0.3 + 0.5 * (i % 3))
+        if segments and i % 4:
+            segments[-1] += words  # one recogniser segment holding several sentences
+        else:
+            segments.append(words)
+    for keep, fmt in ((False, "srt"), (False, "vtt"), (False, "ass"), (True, "srt")):
+        rules = CueRules(keep_punctuation=keep)
+        cues = build_cues(segments, rules)
+        assert "".join(c.hanzi for c in cues) == "".join(w.text for s in segments for w in s)
+        path = write_subtitles(cues, tmp_path / f"all{keep}.{fmt}", ["hanzi", "pinyin"], rules=rules)
+        assert check_events(pysubs2.load(str(path), encoding="utf-8"), rules) == []
