@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from app.audio import SAMPLE_RATE, check_duration, load_audio
+from app.housekeeping import DOWNLOAD_PREFIX, owned_prefix
 from app.media import download_audio, is_url, link_info, link_key
 from app.subtitles import FORMATS, CueRules, write_subtitles
 from app.transcribe import Progress, Transcript, TranscribeOptions, iter_transcribe
@@ -94,7 +95,8 @@ def iter_job(source: str, model, options: TranscribeOptions, max_duration: float
         yield cached
         return
     extra = {} if max_download_mb is None else {"max_mb": max_download_mb}
-    with tempfile.TemporaryDirectory(prefix="zimu-dl-") as folder:
+    # The PID in the folder's name lets a restart after a crash remove it (app/housekeeping.py).
+    with tempfile.TemporaryDirectory(prefix=owned_prefix(DOWNLOAD_PREFIX)) as folder:
         download = download_audio(info, Path(folder), progress=(lambda f: progress(f, "Downloading"))
                                   if progress else None, cookies=cookies, allow_local=allow_local, **extra)
         if progress:

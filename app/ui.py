@@ -9,7 +9,6 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import gradio as gr
@@ -29,7 +28,7 @@ from app.ui_practice import build_practice_tab
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 RESULTS_ROOT = Path(tempfile.gettempdir()) / "zimu-results"
 MAX_UPLOAD_MB = float(os.environ.get("ZIMU_MAX_UPLOAD_MB", 500))
-RESULT_TTL = 3600  # seconds a result's files stay downloadable
+RESULT_TTL = float(os.environ.get("ZIMU_RESULT_TTL", 3600))  # seconds a result's files stay downloadable
 BROWSER_AUDIO = {".mp3", ".wav", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".flac", ".webm"}
 TABLE_HEADERS = ["start", "end", "hanzi", "pinyin", "English"]
 
@@ -52,16 +51,13 @@ class _Blocks(gr.Blocks):
 
 
 def _new_result_dir() -> Path:
-    """A folder per request; folders older than RESULT_TTL are removed so the disk stays bounded."""
+    """A folder per request; folders older than RESULT_TTL are removed so the disk stays bounded.
+    Its name carries our PID, so a restart after a crash knows it for a dead process's."""
+    from app import housekeeping
+
     RESULTS_ROOT.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for old in RESULTS_ROOT.iterdir():
-        try:
-            if now - old.stat().st_mtime > RESULT_TTL:
-                shutil.rmtree(old, ignore_errors=True)
-        except FileNotFoundError:
-            pass
-    return Path(tempfile.mkdtemp(prefix="job-", dir=RESULTS_ROOT))
+    housekeeping.sweep_results(RESULTS_ROOT, RESULT_TTL)
+    return Path(tempfile.mkdtemp(prefix=housekeeping.owned_prefix(housekeeping.RESULT_PREFIX), dir=RESULTS_ROOT))
 
 
 def markdown_text(text: str) -> str:
@@ -247,11 +243,21 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
 
 
 def launch(args) -> None:
+    from app import housekeeping, limits
+
+    # A killed server ran no clean-up: its downloads, results and Gradio cache copies go first.
+    swept = housekeeping.sweep(RESULT_TTL, RESULTS_ROOT, starting=True)
+    print(f"zimu: start-up clean-up: {swept.line()}", flush=True)
+    housekeeping.keep_tidy(RESULT_TTL, RESULTS_ROOT)
     load_model(args.model, None if args.device == "auto" else args.device, args.compute_type)  # fail fast
     demo = build_ui(args.model, None if args.device == "auto" else args.device, args.compute_type,
                     args.max_duration, args.allow_local_urls, args.max_download_mb)
-    # One transcription at a time per CPU-bound model; others wait in Gradio's queue.
-    demo.queue(default_concurrency_limit=int(os.environ.get("ZIMU_CONCURRENCY", 1)))
+    housekeeping.stop_empty_upload_files(demo)  # Gradio's gr.File leaves a 0-byte file per upload
+    # One transcription at a time per CPU-bound model; others wait in Gradio's queue, which is
+    # bounded in size and per client (app/limits.py).
+    demo.queue(default_concurrency_limit=int(os.environ.get("ZIMU_CONCURRENCY", 1)),
+               max_size=2 * limits.QUEUE_SIZE)
+    limits.bound_queue(demo, "model")
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                 css_paths=[ASSETS / "style.css"], theme=gr.themes.Soft(),
                 allowed_paths=[str(RESULTS_ROOT)], max_file_size=int(MAX_UPLOAD_MB * 1e6))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from app.errors import UserError
+from featurize.sources import DEFAULT_MAX_FILE_MB
 
 EPILOG = """\
 source syntax (repeat --source to mix; see featurize/README.md):
@@ -21,6 +22,9 @@ source syntax (repeat --source to mix; see featurize/README.md):
   hf:DATASET[:CONFIG][:SPLITS]  Hugging Face dataset, e.g. hf:mozilla-foundation/common_voice_11_0:zh-CN:train
   manifest:FILE[:SPLIT]         .tsv/.csv with columns path + sentence (default split train)
   ...@WEIGHT                    use each clip WEIGHT times (0.5: a seeded half, 2: twice)
+cv/manifest rows with extra or missing fields, paths outside the dataset folder (unless
+--allow_outside_paths) and files that are not regular or over --max_file_mb are refused:
+counted and named per reason in the summary and manifest.json, never read.
 
 examples:
   python -m featurize --source cv:../shared/data/zh-synth --out out/zh-synth
@@ -45,6 +49,12 @@ class DataArguments:
         "help": "Stream hf sources instead of downloading them first (one output shard per input file)."})
     max_duration_in_seconds: float = field(default=30.0, metadata={
         "help": "Drop clips longer than this after augmentation (Whisper sees 30 s)."})
+    allow_outside_paths: bool = field(default=False, metadata={
+        "help": "Read cv/manifest paths outside the dataset folder (absolute or ../); refused by default, "
+                "so a table cannot pull other files of the machine into the shards (or onto the Hub)."})
+    max_file_mb: float = field(default=DEFAULT_MAX_FILE_MB, metadata={
+        "help": "Refuse audio files larger than this many MB (and anything that is not a regular file, "
+                "e.g. /dev/zero) before reading them."})
 
 
 @dataclass
@@ -138,6 +148,8 @@ def settings_from(data: DataArguments, model: ModelArguments, output: OutputArgu
         raise UserError("--noise_prob must lie between 0 and 1")
     if output.clips_per_shard < 1 or output.opus_bitrate < 6000:
         raise UserError("--clips_per_shard must be >= 1 and --opus_bitrate >= 6000")
+    if not data.max_file_mb > 0:
+        raise UserError("--max_file_mb must be > 0")
     return Settings(
         store=output.store,
         audio_codec=output.audio_codec,
@@ -155,6 +167,8 @@ def settings_from(data: DataArguments, model: ModelArguments, output: OutputArgu
         clips_per_shard=output.clips_per_shard,
         streaming=data.streaming,
         sources=tuple(spec.describe() for spec in specs),
+        allow_outside_paths=data.allow_outside_paths,
+        max_file_bytes=int(data.max_file_mb * 1e6),
     )
 
 

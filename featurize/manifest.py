@@ -19,10 +19,18 @@ MANIFEST_NAME = "manifest.json"
 CARD_NAME = "README.md"
 
 
+NAMED_PER_REASON = 50  # clip names kept per drop reason in manifest.json
+NAMED_IN_SUMMARY = 5  # ... and printed in the closing summary
+
+
 def _totals(stats: list[dict]) -> dict:
     dropped: Counter = Counter()
+    named: dict[str, list[str]] = {}
     for s in stats:
         dropped.update(s["dropped"])
+        for reason, names in s.get("dropped_clips", {}).items():  # absent in shards of older versions
+            listed = named.setdefault(reason, [])
+            listed.extend(names[: NAMED_PER_REASON - len(listed)])
     rows = sum(s["kept"] for s in stats)
     seconds = sum(s["audio_seconds"] for s in stats)
     size = sum(s.get("bytes", 0) for s in stats)
@@ -34,6 +42,7 @@ def _totals(stats: list[dict]) -> dict:
         "sampled_out": sum(s["sampled_out"] for s in stats),
         "rows": rows,
         "dropped": dict(sorted(dropped.items())),
+        "dropped_clips": dict(sorted(named.items())),
         "audio_seconds": round(seconds, 3),
         "hours": round(hours, 6),
         "bytes": size,
@@ -68,10 +77,13 @@ def format_summary(result: dict) -> str:
         lines.append(f"  left out by @weight: {result['sampled_out']}")
     dropped = result["dropped"]
     lines.append("  dropped: " + (", ".join(f"{k} {v}" for k, v in dropped.items()) if dropped else "none"))
-    for failure in result["failed"][:5]:
-        lines.append(f"    {failure}")
-    if len(result["failed"]) > 5:
-        lines.append(f"    ... {len(result['failed']) - 5} more in manifest.json")
+    # Each reason with the clips it took, so a refused manifest row is seen, not just counted.
+    for reason in dropped:
+        names = result.get("dropped_clips", {}).get(reason, [])
+        if names:
+            more = len(names) - NAMED_IN_SUMMARY
+            lines.append(f"    {reason}: " + "; ".join(names[:NAMED_IN_SUMMARY])
+                         + (f"; ... {more} more named in manifest.json" if more > 0 else ""))
     per_hour = f"{result['bytes_per_hour'] / 1e6:.2f} MB/h" if result["bytes_per_hour"] else "-"
     fraction = result["fraction_of_padded_float32"]
     lines.append(f"  audio: {result['hours']:.3f} h; stored {mb:.2f} MB = {per_hour}"

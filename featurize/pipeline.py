@@ -1,6 +1,8 @@
 """One shard's work: clips of one source slice -> filtered, labelled, stored rows -> one Parquet file.
 
 Per clip, in this order (the first reason that applies is the one counted):
+  refusal     a table row with extra/missing fields, a path outside the dataset folder, not a
+              regular file, over --max_file_mb   -> dropped: sources.REFUSALS (once per row)
   weight      drop copies by the source's @WEIGHT (counted as sampled_out, not as dropped)
   text        app.text.normalize_label; nothing left          -> dropped: empty_sentence
   labels      Whisper ids over the decoder's 448 positions     -> dropped: label_too_long
@@ -26,13 +28,13 @@ import numpy as np
 from app.audio import SAMPLE_RATE
 from featurize import audio_codec, features, labels, shards
 from featurize.augment import AugmentOptions, augment, rng_for
-from featurize.sources import Unit, copies
+from featurize.sources import DEFAULT_MAX_FILE_MB, REFUSALS, Refused, Unit, copies
 
 log = logging.getLogger("featurize")
 
 FORMAT = "zimu-featurize/1"  # bump when the row format changes: old shards then stop matching
-DROP_REASONS = ("empty_sentence", "label_too_long", "label_mismatch", "decode_failed", "audio_too_long")
-MAX_FAILED_LISTED = 50
+DROP_REASONS = (*REFUSALS, "empty_sentence", "label_too_long", "label_mismatch", "decode_failed", "audio_too_long")
+MAX_FAILED_LISTED = 50  # per shard: decode failures in `failed`, and clip names per drop reason
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class Settings:
     clips_per_shard: int = 1000
     streaming: bool = False
     sources: tuple = ()  # SourceSpec.describe() of every source, in order
+    allow_outside_paths: bool = False  # read table paths outside the dataset folder
+    max_file_bytes: int = int(DEFAULT_MAX_FILE_MB * 1e6)  # larger files (and non-regular ones) are refused
 
     def fingerprint(self) -> str:
         blob = json.dumps([FORMAT, asdict(self)], sort_keys=True, default=str)
@@ -77,36 +81,53 @@ class Featurizer:
         s = self.settings
         rows: dict[str, list] = {name: [] for name in self.schema.names}
         dropped: Counter = Counter()
+        named: dict[str, list[str]] = {}  # drop reason -> the first clips dropped for it
         failed: list[str] = []
         clips_read = sampled_out = 0
         seconds = 0.0
         augmenting = s.augment.active and unit.split in s.augment_splits
+        def drop(name: str, reason: str, count: int, detail: str = "") -> None:
+            dropped[reason] += count
+            listed = named.setdefault(reason, [])
+            if len(listed) < MAX_FAILED_LISTED:
+                listed.append(f"{name}: {detail}" if detail else name)
+
         for clip in unit.clips():
             clips_read += 1
-            n = copies(unit.source.weight, s.seed, unit.source, unit.split, clip.key)
             progress(1)
+            try:
+                clip.check(s.max_file_bytes)
+            except Refused as exc:
+                log.warning("refused %s: %s: %s", clip.name, exc.reason, exc.detail)
+                drop(clip.name, exc.reason, 1, exc.detail)
+                continue
+            n = copies(unit.source.weight, s.seed, unit.source, unit.split, clip.key)
             if n == 0:
                 sampled_out += 1
                 continue
             text = self.labels.text(clip.sentence)
             if not text:
-                dropped["empty_sentence"] += n
+                drop(clip.name, "empty_sentence", n)
                 continue
             ids = self.labels.ids(text, 0.0)
             if len(ids) > labels.DECODER_MAX_TOKENS:
-                dropped["label_too_long"] += n
+                drop(clip.name, "label_too_long", n)
                 continue
             if not self.labels.decodes_back(ids, text):
                 log.warning("skipped %s: label ids do not decode back to %r", clip.name, text)
-                dropped["label_mismatch"] += n
+                drop(clip.name, "label_mismatch", n)
                 continue
             try:
-                original = clip.read_audio()
+                original = clip.read_audio(s.max_file_bytes)
                 audio = audio_codec.decode(original)
+            except Refused as exc:  # the file changed since clip.check
+                log.warning("refused %s: %s: %s", clip.name, exc.reason, exc.detail)
+                drop(clip.name, exc.reason, 1, exc.detail)
+                continue
             except (OSError, audio_codec.DecodeError) as exc:
                 reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
                 log.warning("skipped %s: cannot decode (%s)", clip.name, reason)
-                dropped["decode_failed"] += n
+                drop(clip.name, "decode_failed", n, reason)
                 if len(failed) < MAX_FAILED_LISTED:
                     failed.append(f"{clip.name}: {reason}")
                 continue
@@ -118,7 +139,7 @@ class Featurizer:
                     clip_audio, note = augment(audio, s.augment, rng)
                 duration = clip_audio.size / SAMPLE_RATE
                 if duration > s.max_duration:
-                    dropped["audio_too_long"] += 1
+                    drop(clip.name, "audio_too_long", 1, f"{duration:.1f} s")
                     continue
                 rows["id"].append(f"{clip.key}#{copy}")
                 rows["source"].append(unit.source.written)
@@ -143,6 +164,7 @@ class Featurizer:
             "sampled_out": sampled_out,
             "kept": kept,
             "dropped": {r: dropped[r] for r in DROP_REASONS if dropped[r]},
+            "dropped_clips": {r: named[r] for r in DROP_REASONS if r in named},
             "audio_seconds": round(seconds, 3),
             "failed": failed,
             "elapsed_s": round(time.perf_counter() - started, 3),

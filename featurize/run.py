@@ -46,7 +46,8 @@ def plan(specs: list[SourceSpec], settings: Settings, audio_column: str | None,
     for spec in specs:
         columns = columns_for(spec.kind, audio_column, text_column)
         for split in spec.splits:
-            units = units_of(spec, split, columns, settings.clips_per_shard, settings.streaming)
+            units = units_of(spec, split, columns, settings.clips_per_shard, settings.streaming,
+                             settings.allow_outside_paths)
             by_split.setdefault(split, []).extend(units)
     planned = []
     for split, units in by_split.items():

@@ -16,6 +16,11 @@
 
 Every clip's split (train, dev, ...) decides the output file it lands in, so one run can write
 train, dev and test at once, and two sources with the same split are mixed into it.
+
+A table (cv or manifest) is not trusted: a row with more or fewer fields than its header, a path
+that leads out of the dataset folder (absolute or ../, unless --allow_outside_paths), and a path
+that is not a regular file of at most --max_file_mb (/dev/zero, a FIFO, a folder) are refused
+with a reason of REFUSALS, counted and named like any other dropped clip, never read.
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ import csv
 import hashlib
 import math
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from app.errors import UserError
 
@@ -38,6 +45,20 @@ DEFAULT_COLUMNS = {  # (audio, text) column names per kind; CV's TSVs and Hub re
     "hf": ("audio", "sentence"),
     "manifest": ("path", "sentence"),
 }
+# Why a row or file is refused before any decoding (drop reasons, as counted in the manifest).
+REFUSALS = ("extra_fields", "missing_fields", "outside_dataset", "missing_file", "not_a_file", "file_too_large")
+DEFAULT_MAX_FILE_MB = 64.0  # a 30 s clip is under 6 MB even as 48 kHz stereo 16-bit WAV
+
+
+class Refused(Exception):
+    """A clip that is not read: `reason` is one of REFUSALS, the message says why."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(reason, detail)  # both in args: it survives pickling
+        self.reason, self.detail = reason, detail
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 @dataclass(frozen=True)
@@ -119,14 +140,69 @@ class Clip:
     name: str  # what logs show: the file path, or dataset:split[row]
     path: str | None = None
     data: bytes | None = None
+    refused: Refused | None = None  # decided when the table was read (fields, path outside the folder)
 
-    def read_audio(self) -> bytes:
+    def check(self, max_bytes: int) -> None:
+        """Raise Refused unless the clip may be read; cheap (a stat), so it runs before @WEIGHT
+        and a refused row is counted whether or not its copies were sampled out."""
+        if self.refused is not None:
+            raise self.refused
+        if self.data is not None:
+            if len(self.data) > max_bytes:
+                raise Refused("file_too_large", f"{len(self.data) / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit")
+            return
+        if self.path:
+            try:
+                _check_stat(os.stat(self.path), max_bytes)
+            except (FileNotFoundError, NotADirectoryError):
+                raise Refused("missing_file", "no such file") from None
+            except ValueError:  # a NUL byte in the path
+                raise Refused("not_a_file", "not a valid path") from None
+
+    def read_audio(self, max_bytes: int) -> bytes:
         if self.data is not None:
             return self.data
         if not self.path:
             raise OSError(0, "the row has no audio bytes or path")
-        with open(self.path, "rb") as f:
-            return f.read()
+        return read_regular_file(self.path, max_bytes)
+
+
+def _check_stat(st: os.stat_result, max_bytes: int) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        raise Refused("not_a_file", "not a regular file")
+    if st.st_size > max_bytes:
+        raise Refused("file_too_large", f"{st.st_size / 1e6:.1f} MB, over the {max_bytes / 1e6:g} MB limit")
+
+
+def read_regular_file(path: str, max_bytes: int) -> bytes:
+    """The bytes of a regular file of at most `max_bytes`. The type and size are checked on the
+    open descriptor (a path swapped after Clip.check is caught too), O_NONBLOCK keeps a FIFO from
+    blocking the open, and at most max_bytes + 1 bytes are read (a file that grows is refused)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise Refused("missing_file", "no such file") from None
+    try:
+        _check_stat(os.fstat(fd), max_bytes)
+    except Refused:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise Refused("file_too_large", f"grew past the {max_bytes / 1e6:g} MB limit while read")
+    return data
+
+
+class Row(NamedTuple):
+    """One row of a cv/manifest table, as planned (a tuple: a million of them stay small)."""
+
+    key: str
+    path: str  # the audio file; for a refused row, what the table said
+    sentence: str
+    name: str  # what logs show
+    refusal: str = ""  # one of REFUSALS when the row is refused, else ""
+    detail: str = ""
 
 
 @dataclass
@@ -136,7 +212,7 @@ class Unit:
     source: SourceSpec
     split: str
     columns: tuple[str, str]
-    rows: list[tuple[str, str, str]] | None = None  # local sources: (key, audio path, sentence)
+    rows: list[Row] | None = None  # local sources
     start: int = 0  # hf: row range
     stop: int = 0
     stream_shard: int | None = None  # hf streaming: which of the stream's files
@@ -151,8 +227,9 @@ class Unit:
 
     def clips(self) -> Iterator[Clip]:
         if self.rows is not None:
-            for key, path, sentence in self.rows:
-                yield Clip(key=key, sentence=sentence, name=path, path=path)
+            for row in self.rows:
+                refused = Refused(row.refusal, row.detail) if row.refusal else None
+                yield Clip(key=row.key, sentence=row.sentence, name=row.name, path=row.path, refused=refused)
             return
         yield from _hf_clips(self)
 
@@ -188,14 +265,15 @@ def _read_table(path: Path) -> tuple[list[str], list[dict]]:
         raise UserError(f"could not read {path}: {exc}") from exc
 
 
-def _local_rows(spec: SourceSpec, split: str, columns: tuple[str, str]) -> list[tuple[str, str, str]]:
+def _local_rows(spec: SourceSpec, split: str, columns: tuple[str, str], allow_outside: bool = False) -> list[Row]:
     audio_column, text_column = columns
     if spec.kind == "cv":
         table = Path(spec.location) / f"{split}.tsv"
         audio_root = Path(spec.location) / "clips"
+        dataset = Path(spec.location)
     else:
         table = Path(spec.location)
-        audio_root = table.parent
+        audio_root = dataset = table.parent
     names, rows = _read_table(table)
     missing = [c for c in (audio_column, text_column) if c not in names]
     if missing:
@@ -208,9 +286,35 @@ def _local_rows(spec: SourceSpec, split: str, columns: tuple[str, str]) -> list[
         rel = (row.get(audio_column) or "").strip()
         key = rel if rel not in seen else f"{rel}@line{line}"
         seen.add(key)
-        path = rel if os.path.isabs(rel) else str(audio_root / rel)
-        out.append((key, path, row.get(text_column) or ""))
+        path = os.path.normpath(os.path.join(audio_root, rel))  # an absolute `rel` replaces the root
+        refusal, detail = _row_refusal(row, len(names), rel, path, dataset, allow_outside)
+        name = f"{table.name} line {line}" + (f" ({rel[:200]})" if rel else "") if refusal else path
+        out.append(Row(key or f"line{line}", path, row.get(text_column) or "", name, refusal, detail))
     return out
+
+
+def _fields(n: int) -> str:
+    return f"{n} field" + ("s" if n != 1 else "")
+
+
+def _row_refusal(row: dict, fields: int, rel: str, path: str, dataset: Path,
+                 allow_outside: bool) -> tuple[str, str]:
+    """("", "") for a row that may be read, else (reason, why). csv.DictReader files the surplus of
+    a long row under the key None and fills a short one with None: a sentence with a tab in it
+    would otherwise lose its tail without a word."""
+    if None in row:
+        return "extra_fields", f"{_fields(fields + len(row[None]))}, the header has {fields}"
+    if any(value is None for value in row.values()):
+        given = sum(value is not None for value in row.values())
+        return "missing_fields", f"{_fields(given)}, the header has {fields}"
+    if not rel:
+        return "missing_fields", "no audio path"
+    # Lexical: "../" and absolute paths are refused; a symlink inside the folder is followed (the
+    # Hugging Face cache and our tests link clips), and Clip.check refuses what it points at if
+    # that is not a regular file within the size limit.
+    if not allow_outside and os.path.commonpath([path, str(dataset)]) != str(dataset):
+        return "outside_dataset", f"outside {dataset} (--allow_outside_paths reads it)"
+    return "", ""
 
 
 # --- Hugging Face datasets ----------------------------------------------------------------------
@@ -280,10 +384,10 @@ def columns_for(kind: str, audio_column: str | None, text_column: str | None) ->
 
 
 def units_of(spec: SourceSpec, split: str, columns: tuple[str, str], clips_per_shard: int,
-             streaming: bool) -> list[Unit]:
+             streaming: bool, allow_outside: bool = False) -> list[Unit]:
     """Cut one source split into shards: fixed-size row ranges (a stream: one unit per stream file)."""
     if spec.kind in ("cv", "manifest"):
-        rows = _local_rows(spec, split, columns)
+        rows = _local_rows(spec, split, columns, allow_outside)
         return [Unit(spec, split, columns, rows=rows[i : i + clips_per_shard])
                 for i in range(0, len(rows), clips_per_shard)]
     dataset = open_hf(spec, split, streaming, columns[0])

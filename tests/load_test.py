@@ -1,6 +1,7 @@
-"""Load test on loopback: the real app (`python -m app`) under N upload transcriptions, C at a time.
+"""Load test on loopback: the real app (`python -m app`) under N upload transcriptions, C at a time,
+then a burst beyond the queue's size.
 
-    python tests/load_test.py [--requests 20] [--concurrency 4] [--clips-per-request 3]
+    python tests/load_test.py [--requests 20] [--concurrency 4] [--clips-per-request 3] [--burst 16]
 
 A script, not a pytest test: timings depend on the machine and what else it runs, so they are
 measured and printed here, never asserted (tests/test_load.py checks correctness only).
@@ -16,7 +17,14 @@ server's own "transcribed in" time is reported beside it. The server's memory is
 /proc/PID/status (VmRSS every 0.2 s, and VmHWM, the kernel's high-water mark); its child
 processes (ffmpeg) through psutil when installed.
 
-Prints a Markdown table; exits 1 when a request failed, timed out or was transcribed wrongly.
+Each simulated user is its own gradio_client with its own address (X-Forwarded-For from loopback,
+read as from a proxy): the app limits queued jobs per client address (app/limits.py). The burst
+sends `--burst` more uploads at the same instant, each from a new address, to a server whose queue
+holds ZIMU_QUEUE_SIZE waiting transcriptions: those beyond it must get the busy answer at once, the
+rest must complete correctly; a raw join sent while the queue is full shows the app's own message.
+
+Prints a Markdown table; exits 1 when a request failed, timed out or was transcribed wrongly, or
+the burst was not split into completed and busy requests.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import concurrent.futures
 import os
 import queue
 import re
+import secrets
 import shutil
 import signal
 import statistics
@@ -46,6 +55,8 @@ from tests.conftest import free_port, read_split, wait_http  # noqa: E402
 
 MAX_REQUESTS = 200  # the script is bounded whatever the options say
 MAX_CONCURRENCY = 16
+MAX_BURST = 64
+QUEUE_FULL = "Queue is full! Please try again."  # what gradio_client raises for the app's 503
 
 
 @dataclass
@@ -71,6 +82,11 @@ class Result:
     @property
     def correct(self) -> bool:
         return self.ok and self.cer is not None and self.cer < 0.5
+
+    @property
+    def busy(self) -> bool:
+        """Refused at the door: the queue was full, or this client already had its share."""
+        return self.error == f"QueueError: {QUEUE_FULL}"
 
 
 @dataclass
@@ -177,10 +193,18 @@ def upload_endpoint(client) -> str:
     return names[0]
 
 
-def new_client(url: str, download_dir: Path):
+def client_address(index: int) -> str:
+    """A distinct address per simulated learner (a private one: nothing is ever sent there)."""
+    return f"10.77.{index // 250}.{index % 250 + 1}"
+
+
+def new_client(url: str, download_dir: Path, address: str | None = None):
+    """A gradio_client as one learner: `address` goes in X-Forwarded-For, which the app believes from
+    a loopback peer as from a proxy, so per-client limits see separate learners."""
     from gradio_client import Client
 
-    return Client(url, verbose=False, analytics_enabled=False, download_files=str(download_dir))
+    headers = {"X-Forwarded-For": address} if address else None
+    return Client(url, verbose=False, analytics_enabled=False, download_files=str(download_dir), headers=headers)
 
 
 def check(result: Result, prediction) -> None:
@@ -199,53 +223,55 @@ def check(result: Result, prediction) -> None:
         result.ok = True
 
 
+def send(client, endpoint: str, request: Request, timeout: float) -> Result:
+    """One upload through `client`, waited for at most `timeout` s; the Result says how it went."""
+    from gradio_client import handle_file
+
+    result = Result(request)
+    started = result.started = time.perf_counter()
+    try:
+        job = client.submit(handle_file(str(request.path)), "zh", "none", ["hanzi", "pinyin"], api_name=endpoint)
+        try:
+            prediction = job.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            job.cancel()
+            result.error = f"timed out after {timeout:.0f} s"
+            return result
+        result.finished = time.perf_counter()
+        check(result, prediction)
+    except Exception as exc:  # an AppError carries the app's one-line message, a QueueError the refusal
+        result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    finally:
+        result.finished = result.finished or time.perf_counter()
+        result.latency = result.finished - started
+    return result
+
+
 def run_requests(url: str, requests: list[Request], concurrency: int, download_dir: Path,
                  timeout: float = 300.0, deadline: float | None = None) -> list[Result]:
     """Send every request through gradio_client, `concurrency` at a time.
 
-    One Client per worker thread: each is its own browser session (its own session hash and event
-    stream), as `concurrency` learners would be. A shared Client is meant to be usable from several
-    threads too, but separate ones are the faithful model of separate users and keep a client-side
-    bug from serialising the load. Each request waits at most `timeout` s, and none is started after
-    `deadline` (time.monotonic()).
+    One Client per worker thread, each with its own address: each is its own browser session (its
+    own session hash and event stream) of its own learner, as `concurrency` learners would be. A
+    shared Client is meant to be usable from several threads too, but separate ones are the faithful
+    model of separate users and keep a client-side bug from serialising the load. Each request waits
+    at most `timeout` s, and none is started after `deadline` (time.monotonic()).
     """
-    from gradio_client import handle_file
-
     clients: queue.Queue = queue.Queue()
     endpoint = None
-    for _ in range(concurrency):
-        client = new_client(url, download_dir)
+    for i in range(concurrency):
+        client = new_client(url, download_dir, client_address(i))
         endpoint = endpoint or upload_endpoint(client)
         clients.put(client)
 
     def one(request: Request) -> Result:
-        result = Result(request)
         if deadline is not None and time.monotonic() > deadline:
-            result.error = "not started: the run's deadline passed"
-            return result
+            return Result(request, error="not started: the run's deadline passed")
         client = clients.get()
-        started = result.started = time.perf_counter()
         try:
-            job = client.submit(handle_file(str(request.path)), "zh", "none", ["hanzi", "pinyin"],
-                                api_name=endpoint)
-            try:
-                prediction = job.result(timeout=timeout)
-            except concurrent.futures.TimeoutError:
-                job.cancel()
-                result.finished = time.perf_counter()
-                result.latency = result.finished - started
-                result.error = f"timed out after {timeout:.0f} s"
-                return result
-            result.finished = time.perf_counter()
-            result.latency = result.finished - started
-            check(result, prediction)
-        except Exception as exc:  # an AppError carries the app's one-line message
-            result.finished = time.perf_counter()
-            result.latency = result.finished - started
-            result.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            return send(client, endpoint, request, timeout)
         finally:
             clients.put(client)
-        return result
 
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
@@ -253,6 +279,66 @@ def run_requests(url: str, requests: list[Request], concurrency: int, download_d
     finally:
         while not clients.empty():
             clients.get().close()
+
+
+@dataclass
+class Burst:
+    results: list[Result]
+    probe: tuple[int, str] | None  # a raw join's (HTTP status, detail) while the queue was full
+
+
+def run_burst(url: str, requests: list[Request], download_dir: Path, queue_size: int, timeout: float = 300.0,
+              first_address: int = 1000, same_address: int = 1, probe_own: bool = False) -> Burst:
+    """Send all `requests` at the same instant, each from its own client (the first `same_address`
+    from one address), and once `queue_size` wait send a raw join: from a new address, or with
+    `probe_own` from the shared one."""
+    clients = [new_client(url, download_dir, client_address(first_address + max(0, i - same_address + 1)))
+               for i in range(len(requests))]
+    endpoint = upload_endpoint(clients[0])
+    barrier = threading.Barrier(len(requests))
+
+    def one(i: int) -> Result:
+        barrier.wait()
+        return send(clients[i], endpoint, requests[i], timeout)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(requests)) as pool:
+            futures = [pool.submit(one, i) for i in range(len(requests))]
+            prober = first_address if probe_own else first_address + len(requests)
+            probe = probe_when_full(url, clients[0], queue_size, client_address(prober),
+                                    until=lambda: all(f.done() for f in futures))
+            return Burst([f.result() for f in futures], probe)
+    finally:
+        for client in clients:
+            client.close()
+
+
+def join(url: str, client, address: str) -> tuple[int, str]:
+    """A raw POST to Gradio's /queue/join for the URL button, as a browser sends it, from `address`:
+    (HTTP status, detail). Its link is a closed loopback port: if it is let in it fails at once."""
+    import httpx
+
+    from tests.served_media import closed_port_url
+
+    types = {c["id"]: c["type"] for c in client.config["components"]}
+    dependency = next(d for d in client.config["dependencies"]  # link, language, English, lines, model
+                      if [types[i] for i in d["inputs"][:4]] == ["textbox", "dropdown", "dropdown", "checkboxgroup"])
+    body = {"data": [closed_port_url(), "zh", "none", ["hanzi"], ""], "fn_index": dependency["id"],
+            "session_hash": secrets.token_hex(8), "trigger_id": None, "event_data": None}
+    answer = httpx.post(f"{url}gradio_api/queue/join", json=body, headers={"X-Forwarded-For": address}, timeout=30)
+    return answer.status_code, answer.json().get("detail", "") if answer.status_code != 200 else ""
+
+
+def probe_when_full(url: str, client, queue_size: int, address: str, until) -> tuple[int, str] | None:
+    """Poll Gradio's queue status; the moment `queue_size` events wait, send one raw join."""
+    import httpx
+
+    while not until():
+        waiting = httpx.get(f"{url}gradio_api/queue/status", timeout=30).json()["queue_size"]
+        if waiting >= queue_size:
+            return join(url, client, address)
+        time.sleep(0.05)
+    return None
 
 
 def wall_time(results: list[Result]) -> float:
@@ -280,8 +366,10 @@ def folder_size(path: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
-def start_server(port: int, tmpdir: Path, log: Path, server_concurrency: int | None) -> subprocess.Popen:
-    env = {**os.environ, "TMPDIR": str(tmpdir), "GRADIO_ANALYTICS_ENABLED": "False"}
+def start_server(port: int, tmpdir: Path, log: Path, server_concurrency: int | None,
+                 queue_size: int) -> subprocess.Popen:
+    env = {**os.environ, "TMPDIR": str(tmpdir), "GRADIO_ANALYTICS_ENABLED": "False",
+           "ZIMU_QUEUE_SIZE": str(queue_size)}
     if server_concurrency is not None:
         env["ZIMU_CONCURRENCY"] = str(server_concurrency)
     with open(log, "wb") as out:
@@ -357,6 +445,31 @@ def report(args, results: list[Result], wall: float, memory: MemoryMonitor, idle
     return "\n".join(lines)
 
 
+def burst_split(burst: Burst) -> bool:
+    """Every burst request either completed correctly or was refused as busy, and both happened."""
+    results = burst.results
+    return all(r.correct or r.busy for r in results) and any(r.busy for r in results) and \
+        any(r.correct for r in results)
+
+
+def burst_report(args, burst: Burst) -> str:
+    done = [r for r in burst.results if r.correct]
+    busy = [r for r in burst.results if r.busy]
+    other = [r for r in burst.results if not r.correct and not r.busy]
+    rows = [
+        ("burst", f"{len(burst.results)} uploads at one instant, each from its own client; "
+                  f"ZIMU_QUEUE_SIZE={args.queue_size}"),
+        ("completed correctly / refused busy / other", f"{len(done)} / {len(busy)} / {len(other)}"),
+        ("busy answer after (p50 / max)", f"{percentile([r.latency for r in busy], 50):.2f} s / "
+                                          f"{max(r.latency for r in busy):.2f} s" if busy else "n/a"),
+        ("completed: latency p50 / max", f"{percentile([r.latency for r in done], 50):.1f} s / "
+                                         f"{max(r.latency for r in done):.1f} s" if done else "n/a"),
+        ("a raw join while the queue was full", f"HTTP {burst.probe[0]}: {burst.probe[1]}" if burst.probe
+         else "n/a (the queue never filled)"),
+    ]
+    return "\n".join(["| burst | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=20)
@@ -369,9 +482,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300, help="seconds one request may take")
     parser.add_argument("--deadline", type=float, default=900,
                         help="seconds after which no new request starts (the run stops itself)")
+    parser.add_argument("--queue-size", type=int, default=8, help="ZIMU_QUEUE_SIZE for the server (default: 8)")
+    parser.add_argument("--burst", type=int, default=16,
+                        help="uploads sent at one instant after the run, from as many clients (0: none)")
     args = parser.parse_args(argv)
     if not 1 <= args.requests <= MAX_REQUESTS or not 1 <= args.concurrency <= MAX_CONCURRENCY:
         parser.error(f"--requests 1..{MAX_REQUESTS}, --concurrency 1..{MAX_CONCURRENCY}")
+    if not 0 <= args.burst <= MAX_BURST or args.queue_size < 1:
+        parser.error(f"--burst 0..{MAX_BURST}, --queue-size 1 or more")
 
     load_before = loadavg()
     work = Path(tempfile.mkdtemp(prefix="zimu-load-"))
@@ -382,13 +500,15 @@ def main(argv: list[str] | None = None) -> int:
     tempfile.tempdir = str(work / "client-tmp")
     proc = None
     try:
-        print(f"building {args.warmup + args.requests} uploads in {work} …", file=sys.stderr)
+        print(f"building {args.warmup + args.requests + args.burst} uploads in {work} …", file=sys.stderr)
         warmups = build_requests(work / "inputs", args.warmup, args.clips_per_request) if args.warmup else []
         requests = build_requests(work / "inputs", args.requests, args.clips_per_request, skip=args.warmup)
+        bursting = build_requests(work / "inputs", args.burst, args.clips_per_request,
+                                  skip=args.warmup + args.requests) if args.burst else []
 
         port = free_port()
         url = f"http://127.0.0.1:{port}/"
-        proc = start_server(port, server_tmp, work / "server.log", args.server_concurrency)
+        proc = start_server(port, server_tmp, work / "server.log", args.server_concurrency, args.queue_size)
         print(f"starting the app on {url} (pid {proc.pid}) …", file=sys.stderr)
         wait_http(url, timeout=300, proc=proc)
         memory = MemoryMonitor(proc.pid)
@@ -418,10 +538,20 @@ def main(argv: list[str] | None = None) -> int:
             detail = r.error or f"CER {r.cer:.2f} {r.hanzi}"
             print(f"{mark} #{r.request.index:02d} {r.latency:6.1f} s  ref {r.request.reference}  →  {detail}",
                   file=sys.stderr)
+        burst = None
+        if bursting:
+            print(f"burst: {len(bursting)} uploads at once, queue size {args.queue_size} …", file=sys.stderr)
+            burst = run_burst(url, bursting, download_dir, args.queue_size, args.timeout)
+            for r in burst.results:
+                mark = "ok " if r.correct else "busy" if r.busy else "BAD"
+                print(f"{mark} burst #{r.request.index:02d} {r.latency:6.1f} s  →  {r.error or f'CER {r.cer:.2f}'}",
+                      file=sys.stderr)
         print(report(args, results, wall, memory, idle_rss, hwm, load_before, load_after,
                      str(args.server_concurrency or os.environ.get("ZIMU_CONCURRENCY", 1)),
                      folder_size(server_tmp / "gradio"), folder_size(server_tmp / "zimu-results")))
-        return 0 if all(r.correct for r in results) else 1
+        if burst is not None:
+            print("\n" + burst_report(args, burst))
+        return 0 if all(r.correct for r in results) and (burst is None or burst_split(burst)) else 1
     finally:
         if proc is not None:
             stop_server(proc)

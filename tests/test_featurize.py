@@ -211,10 +211,14 @@ def test_cluster_shards_add_up_to_the_single_run(logmel_out, mini_cv, tmp_path):
 @pytest.fixture(scope="module")
 def messy_manifest(tmp_path_factory) -> Path:
     """Three good clips, random bytes named .mp3, a 31-second clip, an empty sentence."""
+    import shutil
+
     import soundfile
 
     folder = tmp_path_factory.mktemp("messy")
     good = read_split("test")[:3]
+    for row in good:  # inside the manifest's folder: paths outside it are refused
+        shutil.copy(clip_path(row), folder / row["path"])
     (folder / "corrupt.mp3").write_bytes(np.random.default_rng(0).integers(0, 256, 20000, dtype=np.uint8).tobytes())
     pieces, total = [], 0
     for row in read_split("test"):
@@ -225,9 +229,9 @@ def messy_manifest(tmp_path_factory) -> Path:
         if total > 31 * 16000:
             break
     soundfile.write(folder / "long.wav", np.concatenate(pieces)[: 31 * 16000], 16000)
-    rows = [{"path": str(clip_path(r)), "sentence": r["sentence"]} for r in good]
+    rows = [{"path": r["path"], "sentence": r["sentence"]} for r in good]
     rows += [{"path": "corrupt.mp3", "sentence": "坏文件"}, {"path": "long.wav", "sentence": "三十一秒"},
-             {"path": str(clip_path(good[0])), "sentence": "  "}]
+             {"path": str(folder / good[0]["path"]), "sentence": "  "}]  # absolute, but inside the folder
     _write_tsv(folder / "list.tsv", rows, header=["path", "sentence"])
     return folder / "list.tsv"
 
@@ -242,6 +246,88 @@ def test_bad_clips_are_skipped_counted_and_logged(messy_manifest, tmp_path, capl
     assert any("corrupt.mp3" in r.getMessage() and r.levelname == "WARNING" for r in caplog.records)
     summary = capsys.readouterr().out
     assert "audio_too_long 1" in summary and "decode_failed 1" in summary and "corrupt.mp3" in summary
+
+
+@pytest.fixture
+def hostile_manifest(tmp_path) -> Path:
+    """A manifest as an attacker (or a broken export) writes it: shifted and short rows, paths out of
+    the folder, devices, a FIFO, a folder, a link to /dev/zero, a file over the size limit."""
+    import shutil
+
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    good = read_split("test")[:2]
+    for row in good:
+        shutil.copy(clip_path(row), folder / row["path"])
+    shutil.copy(clip_path(good[0]), tmp_path / "outside.mp3")
+    os.mkfifo(folder / "pipe.mp3")
+    (folder / "folder.mp3").mkdir()
+    (folder / "zero.mp3").symlink_to("/dev/zero")
+    (folder / "big.wav").write_bytes(bytes(200_000))
+    lines = ["path\tsentence",
+             f"{good[0]['path']}\t{good[0]['sentence']}",
+             f"{good[1]['path']}\t{good[1]['sentence']}",
+             f"{good[0]['path']}\t今天真\t冷，我穿新衣服。",  # line 4: a tab inside the sentence
+             f"{good[1]['path']}",  # line 5: no sentence field at all
+             str(clip_path(good[0])) + "\t绝对路径",  # line 6
+             "../outside.mp3\t上一级",  # line 7
+             "/dev/zero\t设备",  # line 8
+             "zero.mp3\t链接",  # line 9
+             "pipe.mp3\t管道",  # line 10
+             "folder.mp3\t文件夹",  # line 11
+             "big.wav\t太大",  # line 12
+             "nope.mp3\t不存在"]  # line 13
+    (folder / "list.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder / "list.tsv"
+
+
+def test_hostile_manifest_rows_are_refused_counted_and_named(hostile_manifest, tmp_path, caplog, capsys):
+    out = tmp_path / "out"
+    good = read_split("test")[:2]
+    assert featurize("--source", f"manifest:{hostile_manifest}", "--out", out, "--max_file_mb", "0.1") == 0
+    info = manifest.read(out)
+    assert info["total"]["dropped"] == {"extra_fields": 1, "missing_fields": 1, "outside_dataset": 3,
+                                        "not_a_file": 3, "file_too_large": 1, "missing_file": 1}
+    # Only the two good rows, with their whole sentences: the shifted row's 今天真 is not among them.
+    assert table(out, "train").column("text").to_pylist() == [normalize_label(r["sentence"]) for r in good]
+    named = info["total"]["dropped_clips"]
+    assert named["extra_fields"] == [f"list.tsv line 4 ({good[0]['path']}): 3 fields, the header has 2"]
+    assert [n.split(" (")[0] for n in named["outside_dataset"]] == ["list.tsv line 6", "list.tsv line 7",
+                                                                    "list.tsv line 8"]
+    assert sorted(Path(n.split(": ")[0]).name for n in named["not_a_file"]) == ["folder.mp3", "pipe.mp3", "zero.mp3"]
+    assert Path(named["file_too_large"][0].split(": ")[0]).name == "big.wav"
+    summary = capsys.readouterr().out
+    for reason in info["total"]["dropped"]:
+        assert f"    {reason}: " in summary, (reason, summary)
+    assert "list.tsv line 4" in summary and "pipe.mp3" in summary and "outside.mp3" in summary
+    refused = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "refused" in r.getMessage()]
+    assert len(refused) == 10 and any("list.tsv line 5" in m and "missing_fields" in m for m in refused)
+
+
+def test_outside_paths_are_read_only_when_allowed(hostile_manifest, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert featurize("--source", f"manifest:{hostile_manifest}", "--out", out, "--allow_outside_paths",
+                     "--max_file_mb", "0.1") == 0
+    dropped = manifest.read(out)["total"]["dropped"]
+    # The absolute and ../ clips are read now; /dev/zero still is not (not a regular file).
+    assert dropped["not_a_file"] == 4 and "outside_dataset" not in dropped
+    assert manifest.read(out)["total"]["rows"] == 4
+    # The switch changes which rows a shard holds: resuming into the same folder without it is refused.
+    assert featurize("--source", f"manifest:{hostile_manifest}", "--out", out, "--max_file_mb", "0.1") == 1
+    assert "made with other sources or options" in capsys.readouterr().err
+
+
+def test_only_regular_files_within_the_limit_are_read(tmp_path):
+    from featurize.sources import Refused, read_regular_file
+
+    clip = tmp_path / "clip.bin"
+    clip.write_bytes(b"x" * 1000)
+    assert read_regular_file(str(clip), 1000) == b"x" * 1000
+    for path, limit, reason in (("/dev/zero", 10**9, "not_a_file"), (str(tmp_path), 10**9, "not_a_file"),
+                                (str(clip), 999, "file_too_large"), (str(tmp_path / "gone"), 10, "missing_file")):
+        with pytest.raises(Refused) as refused:
+            read_regular_file(path, limit)
+        assert refused.value.reason == reason, path
 
 
 def test_timestamps_weights_and_augmentation(messy_manifest, tmp_path):
