@@ -18,6 +18,7 @@ between windows: the same file and options give the same segments every time.
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from math import ceil
 from typing import Iterator
@@ -40,6 +41,8 @@ from app.audio import SAMPLE_RATE
 CHUNK_SECONDS = 30  # Whisper's window
 # Measured on 2 cores (README, "Speed and memory"): 8 is as fast as larger batches and keeps the
 # decoder's beam caches (batch × beam × layers × 1500 frames) near 1.5 GB. $ZIMU_BATCH_SIZE for a server.
+# English tokens (with timestamps) allowed per token of the window's Chinese transcription.
+ENGLISH_TOKENS_PER_CHINESE = 1.5
 DEFAULT_BATCH_SIZE = int(os.environ.get("ZIMU_BATCH_SIZE", 8))
 
 
@@ -102,14 +105,18 @@ class LazyBatchedPipeline(BatchedInferencePipeline):
         self._encoder_output = encoder_output  # kept for the translate pass of this batch
         return encoder_output, output
 
-    def english_segments(self, chunks: list[Chunk], tokenizer: Tokenizer, options: TranscriptionOptions) -> list[Segment]:
+    def english_segments(self, chunks: list[Chunk], tokenizer: Tokenizer, options: TranscriptionOptions,
+                         chinese_tokens: int) -> list[Segment]:
         """Whisper's translate task on the current batch's encoder output, with timestamps so that
-        each English segment can be placed on the timeline."""
+        each English segment can be placed on the timeline. `chinese_tokens`, the longest
+        transcription of these windows in tokens, bounds the English: a window that loops would
+        otherwise keep the whole batch decoding up to Whisper's 448 tokens."""
         model = self.model
         prompt = model.get_prompt(tokenizer, [], without_timestamps=False)
+        max_length = min(model.max_length, len(prompt) + int(ENGLISH_TOKENS_PER_CHINESE * chinese_tokens) + 32)
         results = model.model.generate(
             self._encoder_output, [list(prompt) for _ in chunks], beam_size=options.beam_size,
-            patience=options.patience, length_penalty=options.length_penalty, max_length=model.max_length,
+            patience=options.patience, length_penalty=options.length_penalty, max_length=max_length,
             suppress_blank=options.suppress_blank, suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
             return_scores=True, return_no_speech_prob=True, sampling_temperature=0.0,
             max_initial_timestamp_index=0,
@@ -163,29 +170,45 @@ def decode_batched(model: WhisperModel, audio: np.ndarray, *, language: str | No
             language, _, _ = model.detect_language(features=_features(model, audio, chunks[:1])[0])
         else:
             language = "zh" if model.model.is_multilingual else "en"
-    pipeline = LazyBatchedPipeline(model)
     tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language=language)
     english_tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="translate",
                                   language=language)
     options = _options(tokenizer, beam_size, initial_prompt, word_timestamps)
+    # One pipeline per CTranslate2 worker (app.model loads CPU models with two single-threaded
+    # workers): each batch is split in contiguous parts decoded at the same time.
+    pipelines = [LazyBatchedPipeline(model) for _ in range(max(1, model.model.num_workers))]
+
+    def decode_part(pipeline: LazyBatchedPipeline, part: list[Chunk]) -> tuple[list[Segment], list[Segment]]:
+        if not part:
+            return [], []
+        # Word timing's "first word after a pause" rule looks back to the last speech before this
+        # decoding; the part starts where the windows before it ended on the speech-only timeline.
+        pipeline.last_speech_timestamp = part[0].offset
+        features = _features(model, audio, part)
+        outputs = pipeline.forward(features, tokenizer, [c.metadata() for c in part], options)
+        segments = [Segment(seek=s["seek"], id=0, text=s["text"], start=round(s["start"], 3),
+                            end=round(s["end"], 3), words=_words(s) if word_timestamps else None,
+                            tokens=s["tokens"], avg_logprob=s["avg_logprob"],
+                            no_speech_prob=s["no_speech_prob"], compression_ratio=s["compression_ratio"],
+                            temperature=0.0)
+                    for output in outputs for s in output]
+        longest = max((sum(len(s["tokens"]) for s in output) for output in outputs), default=0)
+        english = pipeline.english_segments(part, english_tokenizer, options, longest) if translate else []
+        del pipeline._encoder_output
+        return segments, english
 
     def batches() -> Iterator[Batch]:
-        pipeline.last_speech_timestamp = 0.0
-        for i in range(0, len(chunks), batch_size):
-            batch = chunks[i:i + batch_size]
-            features = _features(model, audio, batch)
-            outputs = pipeline.forward(features, tokenizer, [c.metadata() for c in batch], options)
-            segments = [Segment(seek=s["seek"], id=0, text=s["text"], start=round(s["start"], 3),
-                                end=round(s["end"], 3), words=_words(s) if word_timestamps else None,
-                                tokens=s["tokens"], avg_logprob=s["avg_logprob"],
-                                no_speech_prob=s["no_speech_prob"], compression_ratio=s["compression_ratio"],
-                                temperature=0.0)
-                        for output in outputs for s in output]
-            english = pipeline.english_segments(batch, english_tokenizer, options) if translate else []
-            del pipeline._encoder_output, features
-            yield Batch(segments=list(restore_speech_timestamps(segments, regions, SAMPLE_RATE)),
-                        english=list(restore_speech_timestamps(english, regions, SAMPLE_RATE)),
-                        reached=batch[-1].regions[-1]["end"] / SAMPLE_RATE)
+        with ThreadPoolExecutor(len(pipelines)) as pool:
+            for i in range(0, len(chunks), batch_size):
+                batch = chunks[i:i + batch_size]
+                size = ceil(len(batch) / len(pipelines))
+                parts = [batch[j * size:(j + 1) * size] for j in range(len(pipelines))]
+                decoded = list(pool.map(decode_part, pipelines, parts))
+                segments = [s for part_segments, _ in decoded for s in part_segments]
+                english = [s for _, part_english in decoded for s in part_english]
+                yield Batch(segments=list(restore_speech_timestamps(segments, regions, SAMPLE_RATE)),
+                            english=list(restore_speech_timestamps(english, regions, SAMPLE_RATE)),
+                            reached=batch[-1].regions[-1]["end"] / SAMPLE_RATE)
 
     return language, batches()
 
@@ -194,3 +217,34 @@ def _words(segment: dict) -> list:
     from faster_whisper.transcribe import Word
 
     return [Word(**word) for word in segment.get("words", [])]
+
+
+def translate_spans(model: WhisperModel, audio: np.ndarray, spans: list[tuple[float, float, int]],
+                    language: str, beam_size: int = 5, batch_size: int = DEFAULT_BATCH_SIZE) -> list[str]:
+    """Whisper's English for each (start s, end s, Chinese characters) span, each on its own window,
+    without timestamps: the retry for sentences the window pass left without usable English.
+    Decoded in batches, split over the CTranslate2 workers like `decode_batched`."""
+    tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="translate", language=language)
+    prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
+    suppress = get_suppressed_tokens(tokenizer, [-1])
+
+    def decode(part: list[tuple[float, float, int]]) -> list[str]:
+        if not part:
+            return []
+        features = np.stack([pad_or_trim(model.feature_extractor(
+            audio[max(0, int(a * SAMPLE_RATE)):int(b * SAMPLE_RATE)])[..., :-1]) for a, b, _ in part])
+        longest = max(chars for _, _, chars in part)
+        results = model.model.generate(
+            model.encode(features), [list(prompt) for _ in part], beam_size=beam_size, suppress_blank=True,
+            suppress_tokens=suppress, max_length=min(model.max_length, len(prompt) + 3 * longest + 16))
+        return [tokenizer.decode(r.sequences_ids[0]).strip() for r in results]
+
+    workers = max(1, model.model.num_workers)
+    out: list[str] = []
+    with ThreadPoolExecutor(workers) as pool:
+        for i in range(0, len(spans), batch_size):
+            batch = spans[i:i + batch_size]
+            size = ceil(len(batch) / workers)
+            for texts in pool.map(decode, [batch[j * size:(j + 1) * size] for j in range(workers)]):
+                out += texts
+    return out

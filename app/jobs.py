@@ -73,7 +73,7 @@ link_cache = LinkCache()
 
 def iter_job(source: str, model, options: TranscribeOptions, max_duration: float,
              progress: Progress | None = None, cookies: str | None = None, allow_local: bool = False,
-             max_download_mb: float | None = None) -> Iterator[Transcript | Job]:
+             max_download_mb: float | None = None, partial: bool = True) -> Iterator[Transcript | Job]:
     """`source` is a local path or an http(s) link. Yields the growing transcript while the
     recogniser works (partial `Transcript`s, for a UI to show), last the finished `Job`."""
     if not is_url(source):
@@ -81,7 +81,7 @@ def iter_job(source: str, model, options: TranscribeOptions, max_duration: float
         if progress:
             progress(0.0, "Decoding")
         audio = load_audio(path, max_duration)
-        transcript = yield from _transcribing(audio, model, options, progress)
+        transcript = yield from _transcribing(audio, model, options, progress, partial)
         yield Job(transcript=transcript, audio=audio, title=path.stem, media_path=path)
         return
     if progress:
@@ -103,15 +103,16 @@ def iter_job(source: str, model, options: TranscribeOptions, max_duration: float
             progress(0.0, "Decoding")
         # The download's file name is internal (media.mp4): messages say "this video", as media.py does.
         audio = load_audio(download.path, max_duration, "this video")
-    transcript = yield from _transcribing(audio, model, options, progress)
+    transcript = yield from _transcribing(audio, model, options, progress, partial)
     job = Job(transcript=transcript, audio=audio, title=download.title, media_path=None)
     link_cache.put(key, job)
     yield job
 
 
-def _transcribing(audio: np.ndarray, model, options: TranscribeOptions, progress: Progress | None):
-    """Yield the partial transcripts; return the finished one."""
-    for transcript in iter_transcribe(audio, model, options, progress):
+def _transcribing(audio: np.ndarray, model, options: TranscribeOptions, progress: Progress | None,
+                  partial: bool):
+    """Yield the partial transcripts (with `partial`); return the finished one."""
+    for transcript in iter_transcribe(audio, model, options, progress, partial):
         if not transcript.complete:
             yield transcript
     return transcript
@@ -121,7 +122,8 @@ def run_job(source: str, model, options: TranscribeOptions, max_duration: float,
             progress: Progress | None = None, cookies: str | None = None, allow_local: bool = False,
             max_download_mb: float | None = None) -> Job:
     """The finished job of `iter_job` (the CLI's way: no partial results)."""
-    for item in iter_job(source, model, options, max_duration, progress, cookies, allow_local, max_download_mb):
+    for item in iter_job(source, model, options, max_duration, progress, cookies, allow_local, max_download_mb,
+                         partial=False):
         job = item
     return job
 

@@ -20,6 +20,7 @@ well or better: media shorter than one window, VAD switched off, and the Practic
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -153,14 +154,22 @@ def _words_of(segment, batched: bool) -> list[Word]:
     return collapse_repeats(strip_known_hallucinations(timed_words(segment)))
 
 
+def warm_text_tools() -> None:
+    """Load what the text side needs (jieba and its tags, the CC-CEDICT index, OpenCC: about 2 s on
+    2 cores) before the first window comes back. Run on a thread while Silero VAD scans the audio
+    on one core, it costs no wall time."""
+    pinyin_of_words(split_words(clean_transcript_aligned("預熱我們的字典")))
+
+
 def iter_transcribe(audio: np.ndarray, model, options: TranscribeOptions | None = None,
-                    progress: Progress | None = None) -> Iterator[Transcript]:
+                    progress: Progress | None = None, partial: bool = True) -> Iterator[Transcript]:
     """Run the pipeline on 16 kHz mono audio, yielding the transcript as it grows: after each decoded
-    batch the cues so far (`complete` False, no English), last the finished transcript with English.
-    Raises UserError when no speech is found."""
+    batch the cues so far (`complete` False, no English; only with `partial`), last the finished
+    transcript with English. Raises UserError when no speech is found."""
     options = options or TranscribeOptions()
     started = time.perf_counter()
     duration = audio.size / SAMPLE_RATE
+    threading.Thread(target=warm_text_tools, name="warm-text-tools", daemon=True).start()
     batched = uses_batched(options, duration)
     whisper_english = options.english == "whisper"
     language, decoded = _decode(audio, model, options, translate=whisper_english and batched)
@@ -194,7 +203,7 @@ def iter_transcribe(audio: np.ndarray, model, options: TranscribeOptions | None 
         per_segment += added
         if progress:
             progress(min(1.0, piece.reached / max(duration, 1e-6)), "Transcribing")
-        if added:
+        if added and partial:
             yield snapshot(cues_so_far(), False, [])
     cues = cues_so_far()
     if not cues:
@@ -210,6 +219,6 @@ def transcribe(audio: np.ndarray, model, options: TranscribeOptions | None = Non
                progress: Progress | None = None) -> Transcript:
     """The finished transcript (see `iter_transcribe`). Raises UserError when no speech is found."""
     transcript = None
-    for transcript in iter_transcribe(audio, model, options, progress):
+    for transcript in iter_transcribe(audio, model, options, progress, partial=False):
         pass
     return transcript

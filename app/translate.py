@@ -1,6 +1,6 @@
 """The English line of each cue, from one of three sources:
 
-* ``whisper``: Whisper's own translate task on the cue's audio (offline, the same model);
+* ``whisper``: Whisper's own translate task, sentence by sentence (offline, the same model; see below);
 * ``google``: Google Translate through deep-translator (online; unreachable → one warning, no English);
 * ``cedict``: CC-CEDICT glosses of each jieba word (offline, word by word, good for study).
 """
@@ -49,11 +49,13 @@ def translate_cues(cues: list[Cue], source: str, *, audio: np.ndarray | None = N
 # sentence placed on the timeline (the segment's span shared by length) and given to the Chinese
 # sentence (a run of cues up to 。！？ or a pause) it overlaps most; a sentence's English is then
 # shared over its cues by their length, at word boundaries. A sentence whose English is missing,
-# not Latin script, looping or far longer than its source is decoded again on its own audio;
+# not Latin script, looping or far longer than its source is decoded again on its own audio
+# (batched, app.batched.translate_spans);
 # if that fails too, it gets CC-CEDICT glosses, marked "[gloss]", and the user is told.
 
 SENTENCE_GAP = 1.0  # seconds of pause that end a Chinese sentence even without 。！？
 MAX_SENTENCE_CUES = 4
+MAX_SENTENCE_CHARS = 32  # unpunctuated speech: translate it in pieces a learner can match up
 GLOSS_MARK = "[gloss] "
 _ENGLISH_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _NOT_LATIN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
@@ -73,7 +75,7 @@ def sentences_of(cues: list[Cue]) -> list[list[Cue]]:
 def _ends_sentence(group: list[Cue], following: Cue) -> bool:
     last = group[-1]
     return (last.hanzi.rstrip()[-1:] in "。！？…!?" or following.start - last.end >= SENTENCE_GAP
-            or len(group) >= MAX_SENTENCE_CUES)
+            or len(group) >= MAX_SENTENCE_CUES or len(_hanzi(group)) >= MAX_SENTENCE_CHARS)
 
 
 def _english_pieces(segments: list) -> list[tuple[str, float, float]]:
@@ -90,17 +92,33 @@ def _english_pieces(segments: list) -> list[tuple[str, float, float]]:
     return pieces
 
 
-def place_english(segments: list, groups: list[list[Cue]]) -> list[str]:
-    """The English of each sentence group from timed English segments (see the comment above)."""
+def place_english(segments: list, groups: list[list[Cue]]) -> list[tuple[list[Cue], str]]:
+    """Sentences with their English from timed English segments (see the comment above). Whisper
+    often translates two short Chinese sentences as one: a sentence left without English that the
+    same English piece overlaps joins its neighbour, and the English is shown over both."""
     texts: list[list[str]] = [[] for _ in groups]
-    for text, start, end in _english_pieces(segments):
+    touched: list[set[int]] = [set() for _ in groups]  # which pieces overlap each sentence
+    for n, (text, start, end) in enumerate(_english_pieces(segments)):
         overlaps = [min(end, g[-1].end) - max(start, g[0].start) for g in groups]
         best = max(range(len(groups)), key=lambda i: (overlaps[i], -i))
         if overlaps[best] <= 0:  # between sentences: the nearest one by midpoint
             middle = (start + end) / 2
             best = min(range(len(groups)), key=lambda i: abs((groups[i][0].start + groups[i][-1].end) / 2 - middle))
         texts[best].append(text)
-    return [" ".join(t) for t in texts]
+        for i, overlap in enumerate(overlaps):
+            if overlap > 0:
+                touched[i].add(n)
+        touched[best].add(n)
+    placed: list[tuple[list[Cue], str]] = []
+    for i, group in enumerate(groups):
+        shares_piece = placed and touched[i] & touched[i - 1]
+        if not texts[i] and shares_piece:
+            placed[-1] = (placed[-1][0] + group, placed[-1][1])
+        elif placed and not placed[-1][1] and shares_piece:
+            placed[-1] = (placed[-1][0] + group, " ".join(texts[i]))
+        else:
+            placed.append((list(group), " ".join(texts[i])))
+    return placed
 
 
 def english_problem(english: str, hanzi: str) -> str | None:
@@ -124,20 +142,30 @@ def whisper_english(cues: list[Cue], audio: np.ndarray, model, language: str | N
         segments, _ = model.transcribe(audio, language=language, task="translate", beam_size=beam_size,
                                        vad_filter=True, temperature=0.0, condition_on_previous_text=False)
         english_segments = list(segments)
-    groups = sentences_of(cues)
+    placed = place_english(english_segments, sentences_of(cues))
+    # Sentences without usable English are decoded again, each on its own audio, all in one batched pass.
+    retry = [i for i, (group, english) in enumerate(placed) if english_problem(english, _hanzi(group))]
+    if retry:
+        from app.batched import translate_spans
+
+        spans = [(max(0.0, placed[i][0][0].start - 0.15), placed[i][0][-1].end + 0.15, len(_hanzi(placed[i][0])))
+                 for i in retry]
+        for i, english in zip(retry, translate_spans(model, audio, spans, language or "zh", beam_size)):
+            placed[i] = (placed[i][0], english)
     replaced = 0
-    for group, english in zip(groups, place_english(english_segments, groups)):
-        hanzi = "".join(c.hanzi for c in group)
-        if english_problem(english, hanzi):
-            english = whisper_translate(model, audio, group[0].start, group[-1].end, language, beam_size)
-        if english_problem(english, hanzi):
+    for group, english in placed:
+        if english_problem(english, _hanzi(group)):
             english = GLOSS_MARK + cedict_gloss([w.text for c in group for w in c.words])
             replaced += 1
         share_over_cues(english, group)
     if replaced:
-        return [f"Whisper's English was unusable for {replaced} of {len(groups)} sentences (not English, "
+        return [f"Whisper's English was unusable for {replaced} of {len(placed)} sentences (not English, "
                 f"looping or missing): CC-CEDICT glosses are shown there, marked {GLOSS_MARK.strip()}."]
     return []
+
+
+def _hanzi(group: list[Cue]) -> str:
+    return "".join(c.hanzi for c in group)
 
 
 def share_over_cues(english: str, group: list[Cue]) -> None:
@@ -154,18 +182,6 @@ def share_over_cues(english: str, group: list[Cue]) -> None:
         stop = len(words) if i == len(group) - 1 else round(len(words) * done / total)
         cue.english = " ".join(words[at:stop])
         at = stop
-
-
-def whisper_translate(model, audio: np.ndarray, start: float, end: float, language: str | None, beam_size: int) -> str:
-    """One span decoded on its own (the retry for a sentence the window pass got wrong); temperature
-    0 only, so the result is repeatable."""
-    a = max(0, int((start - 0.15) * SAMPLE_RATE))
-    b = min(audio.size, int((end + 0.15) * SAMPLE_RATE))
-    segments, _ = model.transcribe(
-        audio[a:b], language=language, task="translate", beam_size=beam_size, temperature=0.0,
-        vad_filter=False, without_timestamps=True, condition_on_previous_text=False,
-    )
-    return " ".join(s.text.strip() for s in segments).strip()
 
 
 def google_translate(cues: list[Cue], language: str | None) -> list[str]:
