@@ -60,12 +60,14 @@ def client_temp(tmp_path, monkeypatch):
 
 def test_a_burst_beyond_the_queue_gets_busy_answers_and_the_rest_complete(small_queue_app, small_queue_tmp,
                                                                            zh_synth, tmp_path, client_temp):
-    requests = build_requests(tmp_path / "inputs", 9, clips_per_request=1, skip=20)
+    requests = build_requests(tmp_path / "inputs", 9, clips_per_request=2, skip=10)
     burst = run_burst(small_queue_app, requests, tmp_path / "downloads", QUEUE_SIZE, timeout=240)
 
     results = burst.results
-    assert [r.error for r in results if not r.correct and not r.busy] == []
-    done, busy = [r for r in results if r.correct], [r for r in results if r.busy]
+    assert [r.error for r in results if not r.ok and not r.busy] == []
+    done, busy = [r for r in results if r.ok], [r for r in results if r.busy]
+    # Transcribed, not just answered (whisper-base misreads a word now and then: the mean, not each).
+    assert sum(r.cer for r in done) / len(done) < 0.3, [(r.request.reference, r.hanzi) for r in done]
     # One runs and QUEUE_SIZE wait; the other joins are refused (one more may get in if the first
     # transcription ends while the burst is still arriving).
     assert QUEUE_SIZE <= len(done) <= QUEUE_SIZE + 2 and len(done) + len(busy) == 9
@@ -77,9 +79,9 @@ def test_a_burst_beyond_the_queue_gets_busy_answers_and_the_rest_complete(small_
 
 
 def test_one_client_cannot_hold_more_than_its_share(small_queue_app, zh_synth, tmp_path, client_temp):
-    requests = build_requests(tmp_path / "inputs", 3, clips_per_request=1, skip=30)
+    requests = build_requests(tmp_path / "inputs", 3, clips_per_request=2, skip=20)
     burst = run_burst(small_queue_app, requests, tmp_path / "downloads", 1, timeout=240, first_address=2000,
                       same_address=3, probe_own=True)
 
-    assert sorted("ok" if r.correct else "busy" if r.busy else r.error for r in burst.results) == ["busy", "ok", "ok"]
+    assert sorted("ok" if r.ok else "busy" if r.busy else r.error for r in burst.results) == ["busy", "ok", "ok"]
     assert burst.probe == (503, TOO_MANY.format(held=2))
