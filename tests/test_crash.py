@@ -102,8 +102,11 @@ def tree(folder: Path) -> set[str]:
 
 
 def transcribing(job) -> bool:
+    """The recogniser is at work: its progress says so, or it has streamed a first partial transcript."""
+    from gradio_client.utils import Status
+
     status = job.status()
-    return any(unit.desc == "Transcribing" for unit in (status.progress_data or []))
+    return status.code == Status.ITERATING or any(u.desc == "Transcribing" for u in (status.progress_data or []))
 
 
 def test_a_server_killed_mid_download_and_mid_transcription_leaves_nothing_after_a_restart(
@@ -118,7 +121,8 @@ def test_a_server_killed_mid_download_and_mid_transcription_leaves_nothing_after
     server_tmp, log = tmp_path / "server-tmp", tmp_path / "server.log"
     server_tmp.mkdir()
     video = build_video(reference_rows(3), tmp_path / "lesson.mp4")
-    rows = [r for r in read_split("test") if len(r["sentence"]) >= 5][3:23]  # ~40 s of speech
+    # ~3 min of speech: long enough to be killed while transcribing (~10x real time here).
+    rows = [r for r in read_split("test") if len(r["sentence"]) >= 5][3:83]
     upload = join_clips(rows, tmp_path / "long.mp3", ("-c:a", "libmp3lame", "-b:a", "32k"))
 
     with slow_link(video.read_bytes()) as link:
@@ -130,7 +134,8 @@ def test_a_server_killed_mid_download_and_mid_transcription_leaves_nothing_after
             parts = wait_for("the download to start", lambda: [p for p in server_tmp.glob("zimu-dl-*/*.part")
                                                                 if p.stat().st_size > 0])
             job = client.submit(handle_file(str(upload)), "zh", "none", ["hanzi"], api_name=endpoints["upload"])
-            wait_for("the transcription to start", lambda: transcribing(job))
+            wait_for("the transcription to start", lambda: transcribing(job) or job.done())
+            assert not job.done(), "the transcription ended before the kill: make the upload longer"
             assert not downloading.done(), "the download ended before the kill: slow the link down"
         finally:
             kill(proc)
