@@ -39,11 +39,14 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 from app.audio import SAMPLE_RATE
 
 CHUNK_SECONDS = 30  # Whisper's window
-# Measured on 2 cores (README, "Speed and memory"): 8 is as fast as larger batches and keeps the
-# decoder's beam caches (batch × beam × layers × 1500 frames) near 1.5 GB. $ZIMU_BATCH_SIZE for a server.
 # English tokens (with timestamps) allowed per token of the window's Chinese transcription.
 ENGLISH_TOKENS_PER_CHINESE = 1.5
-DEFAULT_BATCH_SIZE = int(os.environ.get("ZIMU_BATCH_SIZE", 8))
+# Measured on 2 cores with two workers (README, "Speed and memory"): batches of 4, 8 and 16 windows
+# took the same time (26.1, 26.7, 27.3 s on the 10-minute file), but peak memory grows with the
+# decoder's beam caches (batch × beam × layers × 1500 frames): 1.18, 1.60, 2.21 GB. 4 is the smallest
+# that keeps both workers busy, and its first cues come after 2 minutes of speech, not 4.
+# $ZIMU_BATCH_SIZE for a server.
+DEFAULT_BATCH_SIZE = int(os.environ.get("ZIMU_BATCH_SIZE", 4))
 
 
 def default_vad_options() -> VadOptions:
@@ -219,32 +222,80 @@ def _words(segment: dict) -> list:
     return [Word(**word) for word in segment.get("words", [])]
 
 
+RETRY_GAP_SECONDS = 1.0  # silence between packed retry spans: Whisper's timestamps fall in the gaps
+
+
+@dataclass
+class PackedSpans:
+    """Retry spans laid end to end in one window, a second of silence between them."""
+
+    audio: np.ndarray
+    places: list[tuple[int, float, float]]  # (index of the span, start s, end s) inside the window
+    chars: int  # Chinese characters in the window's spans, to bound the English
+
+
+def pack_spans(audio: np.ndarray, spans: list[tuple[float, float, int]]) -> list[PackedSpans]:
+    """Greedy packing of (start s, end s, Chinese characters) spans into ≤ 30-s windows: the encoder
+    costs the same for 3 s of audio as for 30, so five sentences share one window."""
+    gap = np.zeros(int(RETRY_GAP_SECONDS * SAMPLE_RATE), dtype=np.float32)
+    windows: list[PackedSpans] = []
+    pieces: list[np.ndarray] = []
+    places: list[tuple[int, float, float]] = []
+    at = chars = 0
+    for index, (start, end, n) in enumerate(spans):
+        clip = audio[max(0, int(start * SAMPLE_RATE)):int(end * SAMPLE_RATE)][:CHUNK_SECONDS * SAMPLE_RATE]
+        length = clip.size / SAMPLE_RATE
+        if pieces and at + RETRY_GAP_SECONDS + length > CHUNK_SECONDS:
+            windows.append(PackedSpans(np.concatenate(pieces), places, chars))
+            pieces, places, at, chars = [], [], 0, 0
+        if pieces:
+            pieces.append(gap)
+            at += RETRY_GAP_SECONDS
+        pieces.append(clip)
+        places.append((index, at, at + length))
+        at += length
+        chars += n
+    if pieces:
+        windows.append(PackedSpans(np.concatenate(pieces), places, chars))
+    return windows
+
+
 def translate_spans(model: WhisperModel, audio: np.ndarray, spans: list[tuple[float, float, int]],
                     language: str, beam_size: int = 5, batch_size: int = DEFAULT_BATCH_SIZE) -> list[str]:
-    """Whisper's English for each (start s, end s, Chinese characters) span, each on its own window,
-    without timestamps: the retry for sentences the window pass left without usable English.
-    Decoded in batches, split over the CTranslate2 workers like `decode_batched`."""
+    """Whisper's English for each (start s, end s, Chinese characters) span: the retry for sentences
+    the window pass left without usable English. Spans are packed into windows (`pack_spans`) and
+    decoded with timestamps; each English segment goes to the span it overlaps most. Batches are
+    split over the CTranslate2 workers like `decode_batched`."""
     tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="translate", language=language)
-    prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
+    prompt = model.get_prompt(tokenizer, [], without_timestamps=False)
     suppress = get_suppressed_tokens(tokenizer, [-1])
+    texts: list[list[str]] = [[] for _ in spans]
 
-    def decode(part: list[tuple[float, float, int]]) -> list[str]:
+    def decode(part: list[PackedSpans]) -> None:
         if not part:
-            return []
-        features = np.stack([pad_or_trim(model.feature_extractor(
-            audio[max(0, int(a * SAMPLE_RATE)):int(b * SAMPLE_RATE)])[..., :-1]) for a, b, _ in part])
-        longest = max(chars for _, _, chars in part)
+            return
+        features = np.stack([pad_or_trim(model.feature_extractor(w.audio)[..., :-1]) for w in part])
+        longest = max(3 * w.chars + 4 * len(w.places) for w in part)
         results = model.model.generate(
             model.encode(features), [list(prompt) for _ in part], beam_size=beam_size, suppress_blank=True,
-            suppress_tokens=suppress, max_length=min(model.max_length, len(prompt) + 3 * longest + 16))
-        return [tokenizer.decode(r.sequences_ids[0]).strip() for r in results]
+            suppress_tokens=suppress, max_length=min(model.max_length, len(prompt) + longest + 16),
+            max_initial_timestamp_index=50)
+        for window, result in zip(part, results):
+            duration = window.audio.size / SAMPLE_RATE
+            pieces, _, _ = model._split_segments_by_timestamps(
+                tokenizer=tokenizer, tokens=result.sequences_ids[0], time_offset=0.0,
+                segment_size=int(ceil(duration) * model.frames_per_second), segment_duration=duration, seek=0)
+            for piece in pieces:
+                text = tokenizer.decode(piece["tokens"]).strip()
+                if text:
+                    overlap = [min(piece["end"], b) - max(piece["start"], a) for _, a, b in window.places]
+                    texts[window.places[int(np.argmax(overlap))][0]].append(text)
 
+    windows = pack_spans(audio, spans)
     workers = max(1, model.model.num_workers)
-    out: list[str] = []
     with ThreadPoolExecutor(workers) as pool:
-        for i in range(0, len(spans), batch_size):
-            batch = spans[i:i + batch_size]
+        for i in range(0, len(windows), batch_size):
+            batch = windows[i:i + batch_size]
             size = ceil(len(batch) / workers)
-            for texts in pool.map(decode, [batch[j * size:(j + 1) * size] for j in range(workers)]):
-                out += texts
-    return out
+            list(pool.map(decode, [batch[j * size:(j + 1) * size] for j in range(workers)]))
+    return [" ".join(t) for t in texts]

@@ -11,9 +11,12 @@ order reversed every other round so drift hurts all equally, and reports medians
   plain-batched:    BatchedInferencePipeline(model).transcribe(file, language=zh, beam 5, batch 8);
   ours:             `python -m app transcribe`'s work: decode + transcribe (English none) + SRT written;
   ours-english:     the same with Whisper's English;
-  cold-start:       a new process: imports, model load, decode, until the first cue of a 10-s clip.
+  cold-start:       a new process: imports, model load, decode, until the first cue of a 10-s clip;
+  ours-1worker:     ours on one CTranslate2 worker using every core (not run unless named).
 `VARIANT@N` runs a variant with batch size N (e.g. ours@4,ours@16 to choose the batch size).
-Model loading is outside the timed part except for cold-start. Wall, CPU, RTF, peak RSS, CER.
+The plain variants load the model with faster-whisper's defaults (one worker on every core); ours
+with app.model's (two single-threaded workers on 2 cores): the same threads in total. Model loading
+is outside the timed part except for cold-start. Wall, CPU, RTF, peak RSS, CER.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -33,6 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 GAP_SECONDS = 0.6
 VARIANTS = ("plain-sequential", "plain-batched", "ours", "ours-english", "cold-start")
+EXTRA_VARIANTS = ("ours-1worker",)  # ours with one CTranslate2 worker on every core (faster-whisper's layout)
 SEED = 1234
 
 
@@ -72,9 +77,17 @@ def run_variant(variant: str, path: str, srt_out: str, started: float) -> dict:
         return _cold_start(str(Path(path).with_name("clip10.mp3")), started)
     import ctranslate2
 
-    from app.model import load_model
+    from app.model import load_model, resolve_model
 
-    model = load_model()
+    if name.startswith("plain"):
+        # The library as its users run it: one worker using every core (faster-whisper's defaults).
+        from faster_whisper import WhisperModel
+
+        model = WhisperModel(resolve_model(None), device="cpu", compute_type="int8")
+    else:
+        if name == "ours-1worker":
+            os.environ["ZIMU_WORKERS"] = "1"
+        model = load_model()  # ours: app.model's layout (two single-threaded workers on 2 cores)
     ctranslate2.set_random_seed(SEED)  # the sequential path's temperature fallback samples
     cpu_before, started = _cpu_seconds(), time.perf_counter()
     extra = {}
@@ -87,7 +100,7 @@ def run_variant(variant: str, path: str, srt_out: str, started: float) -> dict:
         segments, info = BatchedInferencePipeline(model).transcribe(path, language="zh", beam_size=5,
                                                                      batch_size=batch_size or 8)
         text, duration = "".join(s.text for s in segments), info.duration
-    elif name in ("ours", "ours-english"):
+    elif name in ("ours", "ours-english", "ours-1worker"):
         from app.audio import load_audio
         from app.subtitles import write_subtitles
         from app.text import has_cjk
@@ -145,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help=f"comma-separated, from {', '.join(VARIANTS)}; VARIANT@N sets the batch size")
+                        help=f"comma-separated, from {', '.join(VARIANTS + EXTRA_VARIANTS)}; "
+                             "VARIANT@N sets the batch size")
     parser.add_argument("--child", nargs=3, metavar=("VARIANT", "FILE", "SRT"), help=argparse.SUPPRESS)
     parser.add_argument("--started", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -153,9 +167,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_variant(*args.child, started=float(args.started)), ensure_ascii=False))
         return 0
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = [v for v in variants if v.partition("@")[0] not in VARIANTS]
+    unknown = [v for v in variants if v.partition("@")[0] not in VARIANTS + EXTRA_VARIANTS]
     if unknown:
-        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS + EXTRA_VARIANTS)}")
 
     from app.text import cer, traditional_only_chars
 

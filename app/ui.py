@@ -41,8 +41,11 @@ class _Blocks(gr.Blocks):
     async def preprocess_data(self, *args, **kwargs):
         try:
             return await super().preprocess_data(*args, **kwargs)
-        except gr.Error:
-            raise  # Gradio's own messages (e.g. the file-type refusal) already reach the client
+        except gr.Error as exc:
+            # Gradio's own messages (e.g. the file-type refusal) already reach the client; an expected
+            # refusal is not worth a traceback in the log (Gradio would print one through this frame).
+            exc.print_exception = False
+            raise
         except Exception as exc:
             detail = " ".join(str(exc).split())[:200]  # one line, however long the client's value
             print(f"refused a request with unreadable inputs: {type(exc).__name__}: {detail}", file=sys.stderr)

@@ -295,11 +295,11 @@ def test_upload_answers_every_fuzzed_input_in_one_line_and_failed_jobs_leave_no_
     assert set(os.listdir(fuzz_app["tmp"])) - temp_before - {"gradio", "zimu-results"} - THIRD_PARTY_TEMP == set()
     assert os.listdir(fuzz_app["cwd"]) == []
 
-    # The server logged no traceback from our code; Gradio logs one per file-type refusal (its own).
+    # The server logged no traceback at all: not from our code, and not for Gradio's own file-type
+    # refusals (app.ui._Blocks keeps those as the client's one-line message).
     log = fuzz_app["log"].read_text(errors="replace")
-    blocks = log.split("Traceback (most recent call last):")[1:]
-    assert all(str(ROOT / "app") not in b and "Invalid file type" in b for b in blocks), log[-4000:]
-    assert len(blocks) == sum(m == GRADIO_FILE_TYPE for m in outcomes.values())
+    assert "Traceback (most recent call last):" not in log, log[-4000:]
+    assert any(m == GRADIO_FILE_TYPE for m in outcomes.values())  # the refusals did happen
 
 
 def test_cli_inputs_with_the_same_stem_get_separate_subtitle_files(fuzz_inputs, tmp_path):
