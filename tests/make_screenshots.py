@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.audio import SAMPLE_RATE, load_audio, write_audio  # noqa: E402
 from tests.conftest import ROOT, clip_path, free_port, read_split, wait_http  # noqa: E402
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, FINISHED  # noqa: E402
 
 OUT = ROOT / "assets" / "screenshots"
 
@@ -40,7 +40,7 @@ def choose_cedict(page) -> None:
 
 
 def wait_result(page) -> None:
-    page.wait_for_function("document.querySelector('#transcript ruby') !== null", timeout=180_000)
+    page.wait_for_function(FINISHED, timeout=180_000)
     page.wait_for_timeout(800)
 
 

@@ -12,6 +12,10 @@ from app.text import has_cjk, normalize_for_cer, traditional_only_chars
 from tests.conftest import clip_path, read_split
 
 CHROMIUM = os.environ.get("ZIMU_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+# A transcription is finished (its downloads ready) when the status line says how long it took; before
+# that the transcript already shows the cues decoded so far.
+FINISHED = ("document.querySelector('#status') !== null && document.querySelector('#status').innerText"
+            ".includes('transcribed in') && document.querySelector('#transcript ruby') !== null")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -41,7 +45,8 @@ def test_upload_clip_shows_transcript_and_downloads_srt(page, app_url, zh_synth,
     page.get_by_role("tab", name="Upload").click()
     page.locator("#upload-file input[type=file]").set_input_files(str(clip_path(row)))
     page.locator("#upload-go").click()
-    page.wait_for_function("document.querySelector('#transcript ruby') !== null", timeout=120_000)
+    # The transcript grows while decoding; the downloads are ready when the status says it is done.
+    page.wait_for_function(FINISHED, timeout=120_000)
 
     table = page.locator("#table").inner_text()
     assert any(0x4E00 <= ord(c) <= 0x9FFF for c in table)
@@ -103,7 +108,8 @@ def test_subtitle_line_opens_in_practice_with_its_clip(page, app_url, zh_synth):
     page.get_by_role("tab", name="Upload").click()
     page.locator("#upload-file input[type=file]").set_input_files(str(clip_path(row)))
     page.locator("#upload-go").click()
-    page.wait_for_function("document.querySelector('#transcript ruby') !== null", timeout=120_000)
+    # The transcript grows while decoding; the downloads are ready when the status says it is done.
+    page.wait_for_function(FINISHED, timeout=120_000)
     page.locator("#practise-line").click()
     target = page.locator("#practice-target textarea, #practice-target input").first
     target.wait_for(state="visible", timeout=20_000)
