@@ -13,7 +13,7 @@ from app.errors import UserError
 from app.media import DEFAULT_MAX_DOWNLOAD_MB
 from app.model import MENU, is_cached
 from app.subtitles import FORMATS, FRAME_RATE, LINE_KINDS, RULES
-from app.translate import ENGLISH_SOURCES
+from app.translate import ENGLISH_SOURCES, LLM_KEY_ENV, SOURCE_NAMES
 
 LANGUAGES = {"zh": "Mandarin", "auto": "Detect", "en": "English", "yue": "Cantonese", "ja": "Japanese",
              "ko": "Korean"}
@@ -95,8 +95,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lines", type=_csv(LINE_KINDS), default=list(LINE_KINDS),
                      help="lines per cue, comma-separated: hanzi,pinyin,english (default: all three)")
     run.add_argument("--language", default="zh", help="spoken language code, or 'auto' (default: zh)")
-    run.add_argument("--english", default="google", choices=list(ENGLISH_SOURCES),
-                     help="source of the English line (default: google; whisper and cedict work offline)")
+    run.add_argument("--english", default="auto", choices=list(ENGLISH_SOURCES),
+                     help="source of the English line (default: auto = Google when reachable, else Whisper; "
+                          "whisper and cedict work offline; llm needs --llm-url and --llm-model)")
+    run.add_argument("--llm-url", default=os.environ.get("ZIMU_LLM_URL"),
+                     help="OpenAI-compatible chat endpoint for --english llm, e.g. http://127.0.0.1:11434/v1 "
+                          f"(Ollama); default $ZIMU_LLM_URL; the API key, if any, from ${LLM_KEY_ENV}")
+    run.add_argument("--llm-model", default=os.environ.get("ZIMU_LLM_MODEL"),
+                     help="model name for --english llm (default: $ZIMU_LLM_MODEL)")
+    run.add_argument("--gloss-level", type=int, default=0, choices=range(0, 10), metavar="0-9",
+                     help="with --english cedict, gloss only words of this HSK 3.0 level or above "
+                          "(words you already know stay bare; default 0: every word)")
     run.add_argument("--beam-size", type=int, default=5)
     run.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
                      help=f"Whisper windows (30 s) decoded at once on media of 30 s or more (default: "
@@ -153,8 +162,12 @@ def _transcribe_command(args) -> int:
     from app.subtitles import CueRules
     from app.transcribe import TranscribeOptions
 
+    if args.english == "llm" and not (args.llm_url and args.llm_model):
+        raise UserError("--english llm needs --llm-url and --llm-model (or $ZIMU_LLM_URL and $ZIMU_LLM_MODEL)")
     options = TranscribeOptions(language=None if args.language == "auto" else args.language,
-                                english=args.english, beam_size=args.beam_size, vad=not args.no_vad,
+                                english=args.english, llm_url=args.llm_url, llm_model=args.llm_model,
+                                gloss_level=args.gloss_level,
+                                beam_size=args.beam_size, vad=not args.no_vad,
                                 initial_prompt=args.initial_prompt, batch_size=args.batch_size,
                                 cue_rules=CueRules(keep_punctuation=args.keep_punctuation))
     model = load_model(args.model, None if args.device == "auto" else args.device, args.compute_type)
@@ -185,7 +198,8 @@ def _transcribe_command(args) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         rtf = job.transcript.seconds / max(job.transcript.duration, 1e-6)
         print(f"{one_line(source)}: {len(job.transcript.cues)} cues, {job.transcript.duration:.1f} s audio, "
-              f"RTF {rtf:.2f} → " + ", ".join(str(p) for p in files.values()))
+              f"RTF {rtf:.2f}, English: {SOURCE_NAMES.get(job.transcript.english_source, 'none')} → "
+              + ", ".join(str(p) for p in files.values()))
     return 1 if failures else 0
 
 

@@ -361,7 +361,7 @@ def file_lines(cue: Cue, kinds: tuple[str, ...] | list[str], rules: CueRules | N
             elif kind == "pinyin":
                 lines.append(_pinyin(tuple(w.text for w in shown)) if shown else "")
     if "english" in kinds:
-        lines.append(cue.english)
+        lines += cue.english.split("\n")  # glosses come in lines of at most 42 characters
     return [line for line in lines if line]
 
 

@@ -35,7 +35,7 @@ from app.guards import (LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, coll
 from app.pinyin import pinyin_of_words
 from app.subtitles import Cue, CueRules, Word, build_cues
 from app.text import clean_transcript_aligned, has_cjk, split_words
-from app.translate import translate_cues
+from app.translate import LLMConfig, english_for, resolve_source
 
 Progress = Callable[[float, str], None]
 
@@ -43,7 +43,10 @@ Progress = Callable[[float, str], None]
 @dataclass
 class TranscribeOptions:
     language: str | None = "zh"  # None = detect
-    english: str = "whisper"  # see app.translate.ENGLISH_SOURCES
+    english: str = "auto"  # see app.translate.ENGLISH_SOURCES
+    llm_url: str | None = None  # the llm source's OpenAI-compatible endpoint (key: $ZIMU_LLM_API_KEY)
+    llm_model: str | None = None
+    gloss_level: int = 0  # CC-CEDICT glosses only for words of this HSK 3.0 level or above (0: every word)
     beam_size: int = 5
     vad: bool = True
     initial_prompt: str | None = None  # see the module docstring before setting one
@@ -62,6 +65,7 @@ class Transcript:
     model_seconds: float = 0.0  # of which waiting for faster-whisper (VAD, encoder, decoder, alignment)
     complete: bool = True  # False while decoding goes on (cues so far, no English yet)
     decoder: str = ""  # "batched" or "sequential"
+    english_source: str = ""  # which source gave the English line (app.translate.SOURCE_NAMES); "" while partial
 
     @property
     def text(self) -> str:
@@ -171,7 +175,9 @@ def iter_transcribe(audio: np.ndarray, model, options: TranscribeOptions | None 
     duration = audio.size / SAMPLE_RATE
     threading.Thread(target=warm_text_tools, name="warm-text-tools", daemon=True).start()
     batched = uses_batched(options, duration)
-    whisper_english = options.english == "whisper"
+    # `auto` (and an unreachable `google`) becomes Whisper here, so its English is decoded with the text.
+    english, english_warnings = resolve_source(options.english)
+    whisper_english = english == "whisper"
     language, decoded = _decode(audio, model, options, translate=whisper_english and batched)
     model_seconds = time.perf_counter() - started
     per_segment: list[list[Word]] = []
@@ -187,10 +193,11 @@ def iter_transcribe(audio: np.ndarray, model, options: TranscribeOptions | None 
             cue.pinyin = pinyin_cache[key]
         return cues
 
-    def snapshot(cues: list[Cue], complete: bool, warnings: list[str]) -> Transcript:
+    def snapshot(cues: list[Cue], complete: bool, warnings: list[str], english_source: str = "") -> Transcript:
         return Transcript(cues=cues, language=language, duration=duration, warnings=warnings,
                           seconds=time.perf_counter() - started, model_seconds=model_seconds,
-                          complete=complete, decoder="batched" if batched else "sequential")
+                          complete=complete, decoder="batched" if batched else "sequential",
+                          english_source=english_source)
 
     while True:
         waiting = time.perf_counter()
@@ -210,9 +217,11 @@ def iter_transcribe(audio: np.ndarray, model, options: TranscribeOptions | None 
         raise UserError("no speech found in the audio")
     if progress and options.english not in ("none", ""):
         progress(1.0, "Translating")
-    warnings = translate_cues(cues, options.english, audio=audio, model=model, language=language,
-                              beam_size=options.beam_size, english_segments=english_segments if batched else None)
-    yield snapshot(cues, True, warnings)
+    llm = LLMConfig(options.llm_url, options.llm_model) if options.llm_url and options.llm_model else None
+    result = english_for(cues, english, audio=audio, model=model, language=language, beam_size=options.beam_size,
+                         english_segments=english_segments if batched else None, llm=llm,
+                         gloss_level=options.gloss_level)
+    yield snapshot(cues, True, english_warnings + result.warnings, result.source)
 
 
 def transcribe(audio: np.ndarray, model, options: TranscribeOptions | None = None,

@@ -22,7 +22,7 @@ from app.model import MENU, MODEL_ENV, load_model, menu_entry
 from app.pinyin import TONE_COLOURS, tone_html
 from app.subtitles import FORMATS, LINE_KINDS, Cue
 from app.transcribe import TranscribeOptions, Transcript
-from app.translate import ENGLISH_SOURCES
+from app.translate import ENGLISH_SOURCES, SOURCE_NAMES
 from app.ui_practice import build_practice_tab
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -31,6 +31,12 @@ MAX_UPLOAD_MB = float(os.environ.get("ZIMU_MAX_UPLOAD_MB", 500))
 RESULT_TTL = float(os.environ.get("ZIMU_RESULT_TTL", 3600))  # seconds a result's files stay downloadable
 BROWSER_AUDIO = {".mp3", ".wav", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".flac", ".webm"}
 TABLE_HEADERS = ["start", "end", "hanzi", "pinyin", "English"]
+# The LLM source is the server's to configure (a visitor must not point the server at a URL).
+LLM_URL, LLM_MODEL = os.environ.get("ZIMU_LLM_URL"), os.environ.get("ZIMU_LLM_MODEL")
+
+
+def english_choices() -> list[tuple[str, str]]:
+    return [(label, key) for key, label in ENGLISH_SOURCES.items() if key != "llm" or (LLM_URL and LLM_MODEL)]
 
 
 class _Blocks(gr.Blocks):
@@ -118,7 +124,10 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
         transcribed (status, transcript and table only), then the whole result with its files."""
         if not source:
             raise gr.Error("Record, upload or paste something first.", print_exception=False)
-        options = TranscribeOptions(language=None if language == "auto" else language, english=english)
+        if english not in {key for _, key in english_choices()}:
+            raise gr.Error("Choose an English line from the menu.", print_exception=False)
+        options = TranscribeOptions(language=None if language == "auto" else language, english=english,
+                                    llm_url=LLM_URL, llm_model=LLM_MODEL)
         folder = _new_result_dir()
         try:
             # A model that cannot be loaded (offline, not downloaded yet) is a UserError: one line below.
@@ -141,7 +150,8 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
             raise gr.Error(str(exc), print_exception=False) from None
         t = job.transcript
         message = (f"**{markdown_text(job.title)}** · {len(t.cues)} subtitles · {t.duration:.1f} s of audio · "
-                   f"transcribed in {t.seconds:.1f} s · language: {t.language}"
+                   f"transcribed in {t.seconds:.1f} s · language: {t.language} · "
+                   f"English: {SOURCE_NAMES.get(t.english_source, 'none')}"
                    + (" · from the cache (this video was transcribed before)" if job.cached else ""))
         message += "".join(f"\n\n⚠️ {html.escape(w)}" for w in t.warnings)
         lines_menu = gr.Dropdown(choices=[(f"{_clock(c.start)}  {c.hanzi}", i) for i, c in enumerate(t.cues)],
@@ -191,8 +201,7 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
                 with gr.Row():
                     language = gr.Dropdown(choices=[(v, k) for k, v in LANGUAGES.items()], value="zh",
                                            label="Spoken language")
-                    english = gr.Dropdown(choices=[(v, k) for k, v in ENGLISH_SOURCES.items()],
-                                          value="google", label="English line")
+                    english = gr.Dropdown(choices=english_choices(), value="auto", label="English line")
                     lines = gr.CheckboxGroup(choices=[(k.capitalize(), k) for k in LINE_KINDS],
                                              value=list(LINE_KINDS), label="Subtitle lines")
                     model_menu = gr.Dropdown(choices=models, value=started_model, label="Model",

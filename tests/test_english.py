@@ -1,0 +1,167 @@
+"""The English line (issue 14, item 3): the `auto` default offline, the LLM source against a real chat
+server on loopback, its fallback to Whisper, and the CLI saying which source was used."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from app.audio import SAMPLE_RATE, load_audio
+from app.subtitles import Cue, Word
+from app.text import has_cjk
+from app.transcribe import TranscribeOptions, transcribe
+from app.translate import (LLM_BATCH, LLMConfig, chat_url, english_for, google_reachable, llm_translate,
+                           parse_answer, sentences_of)
+from tests.conftest import ROOT, clip_path, read_split
+from tests.llm_server import ChatServer, english_of
+from tests.served_media import closed_port_url
+
+
+@pytest.fixture(scope="module")
+def chat_server():
+    with ChatServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def joined(zh_synth) -> tuple[np.ndarray, list[dict]]:
+    """Six HSK sentences with pauses between them (about 15 s: the sequential path)."""
+    rows = [r for r in read_split("test") if len(r["sentence"]) >= 7][:6]
+    gap = np.zeros(int(1.2 * SAMPLE_RATE), dtype=np.float32)
+    return np.concatenate([np.concatenate([load_audio(clip_path(r)), gap]) for r in rows]), rows
+
+
+def test_answer_parsed_from_json_fences_objects_and_numbered_lines():
+    assert parse_answer('Sure!\n```json\n["I am here.", "Good."]\n```', 2) == ["I am here.", "Good."]
+    assert parse_answer('{"1": "Yes.", "2": "No."}', 2) == ["Yes.", "No."]
+    assert parse_answer("<think>[\"x\"]</think>\n1. He works.\n2) She reads.\n[3] We eat.", 3) == \
+        ["He works.", "She reads.", "We eat."]
+    assert parse_answer('["only one"]', 2) == [None, None]  # wrong count: nothing trusted by position
+    assert parse_answer("1. One.\n3. Three.", 3) == ["One.", None, "Three."]
+    assert parse_answer("I cannot help with that.", 1) == [None]
+
+
+def test_chat_url_from_a_base_or_a_full_url():
+    assert chat_url("http://127.0.0.1:11434") == "http://127.0.0.1:11434/v1/chat/completions"
+    assert chat_url("http://h:1234/v1/") == "http://h:1234/v1/chat/completions"
+    assert chat_url("https://api.deepseek.com/v1/chat/completions") == "https://api.deepseek.com/v1/chat/completions"
+
+
+def test_llm_translates_sentences_in_batches_with_their_neighbours(chat_server, monkeypatch, zh_synth):
+    monkeypatch.setenv("ZIMU_LLM_API_KEY", "sk-test")
+    texts = [r["sentence"] for r in read_split("test")[:LLM_BATCH + 5]]
+    before = len(chat_server.requests)
+    english, failure = llm_translate(texts, LLMConfig(chat_server.base + "/v1", "tiny"))
+    assert failure is None
+    assert english == [english_of(t) for t in texts]
+    sent = chat_server.requests[before:]
+    assert len(sent) == 2  # one request per batch of sentences
+    assert all(r["headers"]["Authorization"] == "Bearer sk-test" and r["body"]["model"] == "tiny" for r in sent)
+    first, second = (r["body"]["messages"][-1]["content"] for r in sent)
+    # The second batch sees the two sentences before it, not numbered (not to be translated).
+    assert f"Context before (do not translate):\n{texts[LLM_BATCH - 2]}\n{texts[LLM_BATCH - 1]}\n" in second
+    assert f"Context after (do not translate):\n{texts[LLM_BATCH]}\n" in first
+    numbered = llm_translate(texts[:3], LLMConfig(chat_server.base + "/numbered/v1", "tiny"))[0]
+    assert numbered == [english_of(t) for t in texts[:3]]
+
+
+def test_llm_source_on_speech_shows_the_servers_english(chat_server, model, joined):
+    audio, _ = joined
+    options = TranscribeOptions(english="llm", llm_url=chat_server.base + "/v1", llm_model="tiny")
+    transcript = transcribe(audio, model, options)
+    assert transcript.english_source == "llm" and transcript.warnings == []
+    sentences = sentences_of(transcript.cues)
+    assert len(sentences) >= 2
+    for group in sentences:  # each sentence shows the server's English for its Chinese, over its cues
+        hanzi = "".join(c.hanzi for c in group)
+        assert " ".join(c.english for c in group) == english_of(hanzi), hanzi
+
+
+def test_unusable_or_unreachable_llm_falls_back_to_whisper(chat_server, model, joined):
+    audio, _ = joined
+    for url in (chat_server.base + "/chinese/v1", closed_port_url("v1")):
+        transcript = transcribe(audio, model, TranscribeOptions(english="llm", llm_url=url, llm_model="tiny"))
+        assert transcript.english_source == "whisper", url
+        assert len(transcript.warnings) == 1 and "The LLM gave no usable English" in transcript.warnings[0]
+        for cue in transcript.cues:
+            assert cue.english.strip() and not has_cjk(cue.english), (cue.hanzi, cue.english)
+
+
+def test_llm_answer_for_some_sentences_only_keeps_those(chat_server, model, joined):
+    """A sentence the LLM answers badly goes to Whisper (on its own audio); the others stay the LLM's."""
+    audio, rows = joined
+    cues, at = [], 0.0
+    for row in rows:  # one cue per clip, at its place in the joined audio
+        seconds = load_audio(clip_path(row)).size / SAMPLE_RATE
+        cues.append(Cue(at, at + seconds, [Word(row["sentence"], at, at + seconds)]))
+        at += seconds + 1.2
+    result = english_for(cues, "llm", audio=audio, model=model, llm=LLMConfig(chat_server.base + "/partial/v1", "tiny"))
+    assert result.source == "llm"
+    assert len(result.warnings) == 1 and "for 1 of 6 sentences" in result.warnings[0]
+    expected = [english_of(r["sentence"]) for r in rows]
+    assert [c.english for i, c in enumerate(cues) if i != 1] == expected[:1] + expected[2:]
+    assert cues[1].english.strip() and not has_cjk(cues[1].english)
+
+
+@pytest.mark.slow
+def test_default_offline_gives_whisper_english_on_every_cue(model, zh_synth):
+    """No --english option, no network: Whisper's English (batched, decoded with the text) on every cue."""
+    if google_reachable():
+        pytest.skip("Google Translate is reachable from this machine")
+    rows = [r for r in read_split("test") if len(r["sentence"]) >= 6][:14]
+    gap = np.zeros(int(0.6 * SAMPLE_RATE), dtype=np.float32)
+    audio = np.concatenate([np.concatenate([load_audio(clip_path(r)), gap]) for r in rows])
+    transcript = transcribe(audio, model, TranscribeOptions())
+    assert transcript.decoder == "batched" and transcript.english_source == "whisper"
+    assert transcript.warnings == [] or all("Whisper's English was unusable" in w for w in transcript.warnings)
+    for cue in transcript.cues:
+        assert cue.english.strip() and not has_cjk(cue.english), (cue.hanzi, cue.english)
+
+
+def test_cli_says_which_english_source_it_used(zh_synth, tmp_path):
+    clip = clip_path(next(r for r in read_split("test") if len(r["sentence"]) >= 8))
+    result = subprocess.run([sys.executable, "-m", "app", "transcribe", str(clip), "-o", str(tmp_path),
+                             "--formats", "srt"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    expected = "Google Translate" if google_reachable() else "Whisper (offline)"
+    assert f"English: {expected} →" in result.stdout, result.stdout
+    english = (tmp_path / f"{clip.stem}.srt").read_text(encoding="utf-8").strip().splitlines()[-1]
+    assert english.strip() and not has_cjk(english), english
+
+
+def test_cli_llm_without_endpoint_is_one_error_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "app", "transcribe", "x.mp3", "--english", "llm"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("ZIMU_LLM")})
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == "error: --english llm needs --llm-url and --llm-model " \
+                                    "(or $ZIMU_LLM_URL and $ZIMU_LLM_MODEL)"
+
+
+def test_glosses_take_the_sense_the_pinyin_reads_without_notes():
+    from app.text import split_words
+    from app.translate import GLOSS_LINE, cedict_gloss, gloss
+
+    assert gloss("东西") == "thing"  # dōngxi, the pinyin line's reading; not dōngxī 'east and west'
+    assert cedict_gloss(split_words("他被老师批评了")).split(" · ")[1] == "passive voice"  # 被: not 'quilt'
+    assert cedict_gloss(["他", "还", "没", "来"]).split(" · ")[1] == "still"  # hái
+    long = cedict_gloss(split_words("我们明天下午在图书馆旁边的咖啡店见面，然后一起去看电影吧"))
+    for line in long.split("\n"):
+        assert 0 < len(line) <= GLOSS_LINE and not has_cjk(line), line
+        assert not any(c in line for c in "()[]"), line
+    assert len(long.split("\n")) >= 2
+
+
+def test_glosses_only_above_a_chosen_hsk_level():
+    from app.text import split_words
+    from app.translate import cedict_gloss
+
+    words = split_words("我们讨论环境污染")
+    every = cedict_gloss(words).split(" · ")
+    advanced = cedict_gloss(words, min_level=4).split(" · ")
+    assert "we" in every[0].lower() and len(advanced) < len(every)
+    assert all(part in every for part in advanced)
