@@ -1,0 +1,121 @@
+"""chrF of each English source against the English translations that the HSK sentence bank
+(PyPI hsk-sentences-audio) gives for the same sentences: zh-synth clip ids are its sentence ids.
+
+    python -m app.evaluate_english ../shared/data/zh-synth --split test --limit 100 --sources whisper,cedict
+
+Each clip is transcribed once (the app's pipeline, no English), then every source fills the English
+of a copy of its cues, as the app would. The hypothesis of a clip is its cues' English joined, the
+"[gloss]" mark and the " · " between glosses taken out (they are layout, not translation).
+chrF is sacrebleu's CHRF (character 6-grams, β = 2), over the whole corpus. Also counted: lines with
+Chinese in them and empty lines (a learner can use neither). --csv writes every clip's lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from app.audio import load_audio
+from app.errors import UserError
+from app.evaluate import read_split
+from app.model import load_model
+from app.text import has_cjk
+from app.transcribe import TranscribeOptions, transcribe
+from app.translate import ENGLISH_SOURCES, GLOSS_MARK, LLMConfig, english_for
+
+
+def reference_english() -> dict[str, str]:
+    """Sentence id (hsk3-0438) → the bank's English."""
+    from hsk_sentences_audio import load_sentences
+
+    return {s["id"]: s["translation"]["en"] for s in load_sentences()}
+
+
+def shown_text(cue_english: list[str]) -> str:
+    """What a clip's English says, without the layout of glosses."""
+    text = " ".join(cue_english).replace(GLOSS_MARK, " ").replace(" · ", " ").replace("\n", " ")
+    return " ".join(text.split())
+
+
+def chrf(hypotheses: list[str], references: list[str]) -> float:
+    from sacrebleu.metrics import CHRF
+
+    return CHRF().corpus_score(hypotheses, [references]).score
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.evaluate_english", description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", type=Path, help="Common Voice layout folder, e.g. ../shared/data/zh-synth")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--limit", type=int, default=100, help="first N clips with a reference (0 = all)")
+    parser.add_argument("--sources", default="whisper,cedict",
+                        help=f"comma-separated, from {','.join(k for k in ENGLISH_SOURCES if k != 'none')}")
+    parser.add_argument("--llm-url", default=None)
+    parser.add_argument("--llm-model", default=None)
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--csv", type=Path, default=None, help="every clip's reference and lines")
+    args = parser.parse_args(argv)
+    sources = [s.strip() for s in args.sources.split(",") if s.strip()]
+    bad = [s for s in sources if s not in ENGLISH_SOURCES or s == "none"]
+    try:
+        if bad or not sources:
+            raise UserError(f"unknown sources {','.join(bad) or '(none)'}; choose from "
+                            f"{','.join(k for k in ENGLISH_SOURCES if k != 'none')}")
+        if "llm" in sources and not (args.llm_url and args.llm_model):
+            raise UserError("the llm source needs --llm-url and --llm-model")
+        references = reference_english()
+        rows = [r for r in read_split(args.data, args.split) if Path(r["path"]).stem in references]
+        rows = rows[: args.limit] if args.limit else rows
+        model = load_model(args.model)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    llm = LLMConfig(args.llm_url, args.llm_model) if args.llm_url and args.llm_model else None
+    hypotheses: dict[str, list[str]] = {s: [] for s in sources}
+    stats = {s: {"seconds": 0.0, "chinese": 0, "empty": 0, "lines": 0, "used": {}} for s in sources}
+    refs, records = [], []
+    for row in tqdm(rows, desc="clips", unit="clip"):
+        audio = load_audio(args.data / "clips" / row["path"])
+        try:
+            cues = transcribe(audio, model, TranscribeOptions(language="zh", english="none")).cues
+        except UserError:  # no speech found: every source has nothing to translate
+            cues = []
+        refs.append(references[Path(row["path"]).stem])
+        record = {"id": Path(row["path"]).stem, "sentence": row["sentence"], "reference": refs[-1]}
+        for source in sources:
+            copies = copy.deepcopy(cues)
+            started = time.perf_counter()
+            result = english_for(copies, source, audio=audio, model=model, language="zh", llm=llm)
+            stat = stats[source]
+            stat["seconds"] += time.perf_counter() - started
+            stat["used"][result.source] = stat["used"].get(result.source, 0) + 1
+            stat["lines"] += len(copies)
+            stat["chinese"] += sum(has_cjk(c.english) for c in copies)
+            stat["empty"] += sum(not c.english.strip() for c in copies)
+            hypotheses[source].append(shown_text([c.english for c in copies]))
+            record[source] = hypotheses[source][-1]
+        records.append(record)
+    print(f"clips: {len(rows)} ({args.split}); reference: hsk-sentences-audio English")
+    print("| source | chrF | cue lines | with Chinese | empty | seconds of translating | gave the English |")
+    print("|---|---|---|---|---|---|---|")
+    for source in sources:
+        stat = stats[source]
+        used = ", ".join(f"{k} {v}" for k, v in sorted(stat["used"].items()))
+        print(f"| {source} | {chrf(hypotheses[source], refs):.1f} | {stat['lines']} | {stat['chinese']} | "
+              f"{stat['empty']} | {stat['seconds']:.1f} | {used} |")
+    if args.csv:
+        with open(args.csv, "w", encoding="utf-8", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(records[0]))
+            writer.writeheader()
+            writer.writerows(records)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
