@@ -2,12 +2,18 @@
 (PyPI hsk-sentences-audio) gives for the same sentences: zh-synth clip ids are its sentence ids.
 
     python -m app.evaluate_english ../shared/data/zh-synth --split test --limit 100 --sources whisper,cedict
+    python -m app.evaluate_english ../shared/data/zh-synth --split test --limit 100 --sources auto,cedict --joined
 
 Each clip is transcribed once (the app's pipeline, no English), then every source fills the English
 of a copy of its cues, as the app would. The hypothesis of a clip is its cues' English joined, the
 "[gloss]" mark and the " · " between glosses taken out (they are layout, not translation).
 chrF is sacrebleu's CHRF (character 6-grams, β = 2), over the whole corpus. Also counted: lines with
 Chinese in them and empty lines (a learner can use neither). --csv writes every clip's lines.
+
+--joined: the clips joined into one long file (0.6 s of silence between them), transcribed once per
+source as a user's file is (the batched path, Whisper's English decoded with the text); the whole
+file's English is scored against all the references joined (one document: cues need not line up
+with clips).
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--llm-model", default=None)
     parser.add_argument("--model", default=None)
     parser.add_argument("--csv", type=Path, default=None, help="every clip's reference and lines")
+    parser.add_argument("--joined", action="store_true", help="score the clips joined into one long file")
     args = parser.parse_args(argv)
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     bad = [s for s in sources if s not in ENGLISH_SOURCES or s == "none"]
@@ -76,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.joined:
+        return joined_file(args, rows, references, sources, model)
     llm = LLMConfig(args.llm_url, args.llm_model) if args.llm_url and args.llm_model else None
     hypotheses: dict[str, list[str]] = {s: [] for s in sources}
     stats = {s: {"seconds": 0.0, "chinese": 0, "empty": 0, "lines": 0, "used": {}} for s in sources}
@@ -102,18 +111,48 @@ def main(argv: list[str] | None = None) -> int:
             record[source] = hypotheses[source][-1]
         records.append(record)
     print(f"clips: {len(rows)} ({args.split}); reference: hsk-sentences-audio English")
-    print("| source | chrF | cue lines | with Chinese | empty | seconds of translating | gave the English |")
-    print("|---|---|---|---|---|---|---|")
+    # "as one document": the same lines scored as one text, the measure --joined gives a long file.
+    print("| source | chrF | chrF as one document | cue lines | with Chinese | empty | seconds of translating "
+          "| gave the English |")
+    print("|---|---|---|---|---|---|---|---|")
     for source in sources:
         stat = stats[source]
         used = ", ".join(f"{k} {v}" for k, v in sorted(stat["used"].items()))
-        print(f"| {source} | {chrf(hypotheses[source], refs):.1f} | {stat['lines']} | {stat['chinese']} | "
-              f"{stat['empty']} | {stat['seconds']:.1f} | {used} |")
+        document = chrf([" ".join(hypotheses[source])], [" ".join(refs)])
+        print(f"| {source} | {chrf(hypotheses[source], refs):.1f} | {document:.1f} | {stat['lines']} | "
+              f"{stat['chinese']} | {stat['empty']} | {stat['seconds']:.1f} | {used} |")
     if args.csv:
         with open(args.csv, "w", encoding="utf-8", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(records[0]))
             writer.writeheader()
             writer.writerows(records)
+    return 0
+
+
+def joined_file(args, rows: list[dict], references: dict[str, str], sources: list[str], model) -> int:
+    import numpy as np
+
+    from app.audio import SAMPLE_RATE
+
+    gap = np.zeros(int(0.6 * SAMPLE_RATE), dtype=np.float32)
+    audio = np.concatenate([piece for r in rows for piece in (load_audio(args.data / "clips" / r["path"]), gap)])
+    reference = " ".join(references[Path(r["path"]).stem] for r in rows)
+    print(f"clips: {len(rows)} ({args.split}) joined: {audio.size / SAMPLE_RATE / 60:.1f} min; "
+          "reference: hsk-sentences-audio English, joined")
+    print("| source | chrF | cue lines | with Chinese | empty | whole job s | gave the English |")
+    print("|---|---|---|---|---|---|---|")
+    for source in sources:
+        options = TranscribeOptions(language="zh", english=source, llm_url=args.llm_url, llm_model=args.llm_model)
+        started = time.perf_counter()
+        transcript = transcribe(audio, model, options)
+        seconds = time.perf_counter() - started
+        cues = transcript.cues
+        hypothesis = shown_text([c.english for c in cues])
+        print(f"| {source} | {chrf([hypothesis], [reference]):.1f} | {len(cues)} | "
+              f"{sum(has_cjk(c.english) for c in cues)} | {sum(not c.english.strip() for c in cues)} | "
+              f"{seconds:.1f} | {transcript.english_source} ({transcript.decoder}) |")
+        for warning in transcript.warnings:
+            print(f"  warning: {warning}")
     return 0
 
 

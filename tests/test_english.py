@@ -165,3 +165,14 @@ def test_glosses_only_above_a_chosen_hsk_level():
     advanced = cedict_gloss(words, min_level=4).split(" · ")
     assert "we" in every[0].lower() and len(advanced) < len(every)
     assert all(part in every for part in advanced)
+
+
+def test_evaluate_english_scores_each_source(zh_synth, capsys):
+    from app.evaluate_english import main
+
+    assert main([str(zh_synth), "--split", "test", "--limit", "3", "--sources", "cedict"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| cedict |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert 5 < float(cells[1]) < 100 and 5 < float(cells[2]) < 100
+    assert int(cells[3]) >= 3 and cells[4] == "0" and cells[5] == "0"  # lines, with Chinese, empty
+    assert main([str(zh_synth), "--sources", "bogus"]) == 1
