@@ -28,6 +28,14 @@ def clip_path(row: dict) -> Path:
     return DATA / "clips" / row["path"]
 
 
+def joined_audio(rows: list[dict], gap_seconds: float) -> np.ndarray:
+    """The rows' clips decoded and joined, `gap_seconds` of silence after each (16 kHz mono float32)."""
+    from app.audio import SAMPLE_RATE, load_audio
+
+    gap = np.zeros(int(gap_seconds * SAMPLE_RATE), dtype=np.float32)
+    return np.concatenate([np.concatenate([load_audio(clip_path(r)), gap]) for r in rows])
+
+
 @pytest.fixture(scope="session")
 def zh_synth() -> Path:
     if not (DATA / "test.tsv").is_file():

@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.audio import SAMPLE_RATE, load_audio, write_audio  # noqa: E402
-from tests.conftest import ROOT, clip_path, free_port, read_split, wait_http  # noqa: E402
+from tests.conftest import ROOT, clip_path, free_port, joined_audio, read_split, wait_http  # noqa: E402
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, FINISHED  # noqa: E402
 
 OUT = ROOT / "assets" / "screenshots"
@@ -30,8 +30,7 @@ OUT = ROOT / "assets" / "screenshots"
 
 def joined_clips(n: int = 4) -> np.ndarray:
     rows = [r for r in read_split("test") if 8 <= len(r["sentence"]) <= 14][:n]
-    gap = np.zeros(int(0.8 * SAMPLE_RATE), dtype=np.float32)
-    return np.concatenate([np.concatenate([load_audio(clip_path(r)), gap]) for r in rows])
+    return joined_audio(rows, 0.8)
 
 
 def choose_cedict(page) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.audio import SAMPLE_RATE, load_audio
+from app.audio import SAMPLE_RATE
 from app.batched import Chunk, decode_batched, pack_regions
 from app.errors import UserError
 from app.guards import strip_known_hallucinations
@@ -14,7 +14,7 @@ from app.jobs import export, run_job
 from app.subtitles import Word
 from app.text import has_cjk
 from app.transcribe import TranscribeOptions, iter_transcribe, transcribe
-from tests.conftest import clip_path, read_split
+from tests.conftest import joined_audio, read_split
 from tests.test_guards import signal
 
 
@@ -22,8 +22,7 @@ from tests.test_guards import signal
 def long_audio(zh_synth) -> tuple[np.ndarray, list[dict]]:
     """About 45 s of speech: two windows of the batched path."""
     rows = [r for r in read_split("test") if len(r["sentence"]) >= 6][:20]
-    gap = np.zeros(int(0.6 * SAMPLE_RATE), dtype=np.float32)
-    return np.concatenate([np.concatenate([load_audio(clip_path(r)), gap]) for r in rows]), rows
+    return joined_audio(rows, 0.6), rows
 
 
 def test_regions_pack_into_windows_like_collect_chunks():

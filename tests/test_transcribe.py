@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pysubs2
 import pytest
 
@@ -10,7 +9,7 @@ from app.audio import SAMPLE_RATE, load_audio
 from app.subtitles import write_subtitles
 from app.text import cer, traditional_only_chars
 from app.transcribe import TranscribeOptions, transcribe
-from tests.conftest import clip_path, read_split
+from tests.conftest import clip_path, joined_audio, read_split
 
 N_CLIPS = 60  # ~1.8 minutes of speech; the full 500-clip figure is in the README (app.evaluate)
 
@@ -31,8 +30,7 @@ def test_cer_on_zh_synth_test_and_simplified_only(model, zh_synth):
 
 def test_sentences_become_cues_with_pinyin_and_monotonic_srt(model, zh_synth, tmp_path):
     rows = [r for r in read_split("test") if len(r["sentence"]) >= 7][:5]
-    gap = np.zeros(int(1.5 * SAMPLE_RATE), dtype=np.float32)
-    audio = np.concatenate([np.concatenate([load_audio(clip_path(r)), gap]) for r in rows])
+    audio = joined_audio(rows, 1.5)
     transcript = transcribe(audio, model, TranscribeOptions(english="cedict"))
     assert len(transcript.cues) == len(rows)
     for cue in transcript.cues:
