@@ -176,3 +176,17 @@ def test_evaluate_english_scores_each_source(zh_synth, capsys):
     assert 5 < float(cells[1]) < 100 and 5 < float(cells[2]) < 100
     assert int(cells[3]) >= 3 and cells[4] == "0" and cells[5] == "0"  # lines, with Chinese, empty
     assert main([str(zh_synth), "--sources", "bogus"]) == 1
+
+
+def test_ui_menu_defaults_to_auto_and_offers_the_llm_only_when_the_server_has_one():
+    script = "from app.ui import english_choices; print([k for _, k in english_choices()])"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZIMU_LLM")}
+    plain = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, env=env)
+    served = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                            env={**env, "ZIMU_LLM_URL": "http://127.0.0.1:9/v1", "ZIMU_LLM_MODEL": "tiny"})
+    assert plain.stdout.strip() == "['auto', 'google', 'whisper', 'cedict', 'none']", plain.stderr
+    assert served.stdout.strip() == "['auto', 'google', 'whisper', 'llm', 'cedict', 'none']", served.stderr
+    menu = subprocess.run([sys.executable, "-c", "from app.ui import build_ui; print([(b.value, b.choices[0]) for b in "
+                           "build_ui().blocks.values() if getattr(b, 'label', None) == 'English line'])"],
+                          cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
+    assert "[('auto', ('Automatic: Google when reachable, else Whisper', 'auto'))]" in menu.stdout, menu.stderr
