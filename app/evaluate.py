@@ -88,11 +88,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plain: CER {cer(refs, plain):.2%}  Traditional-only chars "
               f"{sum(len(traditional_only_chars(h)) for h in plain)}  RTF {plain_seconds / audio_seconds:.3f}")
     if args.csv:
-        with open(args.csv, "w", encoding="utf-8", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(results[0]))
-            writer.writeheader()
-            writer.writerows(results)
+        write_rows(args.csv, results)
     return 0
+
+
+def write_rows(path, rows: list[dict]) -> None:
+    """One CSV row per clip, the columns of the first row (the per-clip file every evaluator writes)."""
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 if __name__ == "__main__":

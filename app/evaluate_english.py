@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import sys
 import time
 from pathlib import Path
@@ -122,10 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {source} | {chrf(hypotheses[source], refs):.1f} | {document:.1f} | {stat['lines']} | "
               f"{stat['chinese']} | {stat['empty']} | {stat['seconds']:.1f} | {used} |")
     if args.csv:
-        with open(args.csv, "w", encoding="utf-8", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(records[0]))
-            writer.writeheader()
-            writer.writerows(records)
+        from app.evaluate import write_rows
+
+        write_rows(args.csv, records)
     return 0
 
 

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from app.audio import SAMPLE_RATE
 from app.subtitles import Cue
 
 ENGLISH_SOURCES = {

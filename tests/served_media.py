@@ -93,7 +93,14 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 @contextlib.contextmanager
 def serve(folder: Path):
     """Serve `folder` on a free loopback port in a thread; yields the base URL (ends with /)."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(folder)))
+    with serve_handler(partial(_Handler, directory=str(folder))) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_handler(handler):
+    """Any http.server request handler on a free loopback port in a thread; yields the base URL."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -16,14 +16,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT, free_port, read_split, wait_http
-from tests.served_media import build_video, join_clips, reference_rows
+from tests.served_media import build_video, join_clips, reference_rows, serve_handler
 from tests.test_fuzz import THIRD_PARTY_TEMP
 
 pytestmark = pytest.mark.slow  # two server starts, a download and a transcription
@@ -53,15 +52,8 @@ def slow_link(body: bytes):
         def log_message(self, format, *args):  # noqa: A002
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/lesson.mp4"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_handler(Slow) as base:
+        yield base + "lesson.mp4"
 
 
 def start_app(tmpdir: Path, log: Path, **env: str) -> tuple[subprocess.Popen, str]:
@@ -143,7 +135,8 @@ def test_a_server_killed_mid_download_and_mid_transcription_leaves_nothing_after
 
     # What the SIGKILL left: the half download, both result folders, Gradio's copy of the upload.
     left = tree(server_tmp)
-    assert parts[0].exists() and parts[0].stat().st_size > 0
+    # The download's folder (its .part, or the finished file when a loaded machine let it complete).
+    assert parts[0].parent.is_dir() and any(parts[0].parent.iterdir()), left
     assert len(list(server_tmp.glob("zimu-results/job-*"))) == 2
     assert any(p.name == "long.mp3" for p in (server_tmp / "gradio").rglob("*")), left
 

@@ -16,7 +16,7 @@ from app.text import has_cjk
 from app.transcribe import TranscribeOptions, transcribe
 from app.translate import (LLM_BATCH, LLMConfig, chat_url, english_for, google_reachable, llm_translate,
                            parse_answer, sentences_of)
-from tests.conftest import ROOT, clip_path, read_split
+from tests.conftest import ROOT, clip_path, joined_audio, read_split
 from tests.llm_server import ChatServer, english_of
 from tests.served_media import closed_port_url
 
@@ -31,8 +31,7 @@ def chat_server():
 def joined(zh_synth) -> tuple[np.ndarray, list[dict]]:
     """Six HSK sentences with pauses between them (about 15 s: the sequential path)."""
     rows = [r for r in read_split("test") if len(r["sentence"]) >= 7][:6]
-    gap = np.zeros(int(1.2 * SAMPLE_RATE), dtype=np.float32)
-    return np.concatenate([np.concatenate([load_audio(clip_path(r)), gap]) for r in rows]), rows
+    return joined_audio(rows, 1.2), rows
 
 
 def test_answer_parsed_from_json_fences_objects_and_numbered_lines():
@@ -113,8 +112,7 @@ def test_default_offline_gives_whisper_english_on_every_cue(model, zh_synth):
     if google_reachable():
         pytest.skip("Google Translate is reachable from this machine")
     rows = [r for r in read_split("test") if len(r["sentence"]) >= 6][:14]
-    gap = np.zeros(int(0.6 * SAMPLE_RATE), dtype=np.float32)
-    audio = np.concatenate([np.concatenate([load_audio(clip_path(r)), gap]) for r in rows])
+    audio = joined_audio(rows, 0.6)
     transcript = transcribe(audio, model, TranscribeOptions())
     assert transcript.decoder == "batched" and transcript.english_source == "whisper"
     assert transcript.warnings == [] or all("Whisper's English was unusable" in w for w in transcript.warnings)
