@@ -234,7 +234,8 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
                     practise = gr.Button("Practise this line", elem_id="practise-line", scale=1)
             with gr.Tab("Practice", id="practice"):
                 practice = build_practice_tab(lambda: load_model(model_name, device, compute_type))
-        gr.Markdown("Model: Whisper (faster-whisper / CTranslate2). Pinyin: jieba + pypinyin. "
+        gr.Markdown("Model: Whisper (faster-whisper / CTranslate2). Pinyin: CC-CEDICT readings (README's "
+                    "convention), jieba words. "
                     "Glosses: CC-CEDICT (CC BY-SA 4.0).")
         state = gr.State(None)
         folder_state = gr.State(None)
