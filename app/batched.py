@@ -141,6 +141,12 @@ class LazyBatchedPipeline(BatchedInferencePipeline):
         return segments
 
 
+def split_for_workers(batch: list, workers: int) -> list[list]:
+    """A batch in `workers` contiguous parts (the last ones may be empty), one per CTranslate2 worker."""
+    size = ceil(len(batch) / workers)
+    return [batch[j * size:(j + 1) * size] for j in range(workers)]
+
+
 def _options(tokenizer: Tokenizer, beam_size: int, initial_prompt: str | None, word_timestamps: bool) -> TranscriptionOptions:
     """The options the stock batched `transcribe` builds for its defaults."""
     return TranscriptionOptions(
@@ -204,9 +210,7 @@ def decode_batched(model: WhisperModel, audio: np.ndarray, *, language: str | No
         with ThreadPoolExecutor(len(pipelines)) as pool:
             for i in range(0, len(chunks), batch_size):
                 batch = chunks[i:i + batch_size]
-                size = ceil(len(batch) / len(pipelines))
-                parts = [batch[j * size:(j + 1) * size] for j in range(len(pipelines))]
-                decoded = list(pool.map(decode_part, pipelines, parts))
+                decoded = list(pool.map(decode_part, pipelines, split_for_workers(batch, len(pipelines))))
                 segments = [s for part_segments, _ in decoded for s in part_segments]
                 english = [s for _, part_english in decoded for s in part_english]
                 yield Batch(segments=list(restore_speech_timestamps(segments, regions, SAMPLE_RATE)),
@@ -295,7 +299,5 @@ def translate_spans(model: WhisperModel, audio: np.ndarray, spans: list[tuple[fl
     workers = max(1, model.model.num_workers)
     with ThreadPoolExecutor(workers) as pool:
         for i in range(0, len(windows), batch_size):
-            batch = windows[i:i + batch_size]
-            size = ceil(len(batch) / workers)
-            list(pool.map(decode, [batch[j * size:(j + 1) * size] for j in range(workers)]))
+            list(pool.map(decode, split_for_workers(windows[i:i + batch_size], workers)))
     return [" ".join(t) for t in texts]

@@ -43,9 +43,7 @@ def is_known_hallucination(text: str) -> bool:
 
 def drop_segment(segment) -> bool:
     """True for a segment that is a known silence caption, or silence the model was unsure about."""
-    if is_known_hallucination(segment.text):
-        return True
-    if segment.no_speech_prob > NO_SPEECH_PROB and segment.avg_logprob < LOW_LOGPROB:
+    if is_known_hallucination(segment.text) or drop_window(segment):
         return True
     return segment.compression_ratio > MAX_COMPRESSION_RATIO and segment.avg_logprob < LOW_LOGPROB
 

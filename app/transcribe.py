@@ -11,7 +11,7 @@ the prompt itself. On the first 80 zh-synth dev clips (beam 5, VAD, word timesta
 `initial_prompt` stays available for users who want to bias vocabulary.
 
 Long media is decoded by `app.batched` (faster-whisper's BatchedInferencePipeline, lazily: VAD
-windows decoded 8 at a time): on the 10-minute benchmark file it is several times faster than the
+windows decoded 4 at a time): on the 10-minute benchmark file it is several times faster than the
 sequential path and makes fewer errors, since no window inherits the previous window's mistakes.
 The sequential path (one window after another, temperature fallback) remains where it measures as
 well or better: media shorter than one window, VAD switched off, and the Practice tab (README,
@@ -28,7 +28,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from app.audio import SAMPLE_RATE
-from app.batched import DEFAULT_BATCH_SIZE, decode_batched
+from app.batched import DEFAULT_BATCH_SIZE, Batch, decode_batched
 from app.errors import UserError
 from app.guards import (LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, collapse_repeats, drop_segment,
                         drop_window, strip_known_hallucinations)
@@ -122,22 +122,13 @@ def uses_batched(options: TranscribeOptions, duration: float) -> bool:
     return options.vad and options.batch_size > 1 and duration >= SEQUENTIAL_BELOW_SECONDS
 
 
-@dataclass
-class Decoded:
-    """What the recogniser has produced so far, in recogniser segments (batched: whole windows)."""
-
-    segments: list
-    english: list  # Whisper's English segments decoded alongside (batched path only)
-    reached: float  # seconds of the audio decoded so far
-
-
-def _decode(audio: np.ndarray, model, options: TranscribeOptions, translate: bool) -> tuple[str, Iterator[Decoded]]:
+def _decode(audio: np.ndarray, model, options: TranscribeOptions, translate: bool) -> tuple[str, Iterator[Batch]]:
+    """Both paths as batches of recogniser segments (the sequential path: one segment each)."""
     language = options.language or None
     if uses_batched(options, audio.size / SAMPLE_RATE):
-        language, batches = decode_batched(model, audio, language=language, beam_size=options.beam_size,
-                                           batch_size=options.batch_size, initial_prompt=options.initial_prompt,
-                                           translate=translate)
-        return language, (Decoded(b.segments, b.english, b.reached) for b in batches)
+        return decode_batched(model, audio, language=language, beam_size=options.beam_size,
+                              batch_size=options.batch_size, initial_prompt=options.initial_prompt,
+                              translate=translate)
     import ctranslate2
 
     ctranslate2.set_random_seed(SEED)
@@ -146,7 +137,7 @@ def _decode(audio: np.ndarray, model, options: TranscribeOptions, translate: boo
         word_timestamps=True, initial_prompt=options.initial_prompt or None, no_speech_threshold=NO_SPEECH_PROB,
         compression_ratio_threshold=MAX_COMPRESSION_RATIO, log_prob_threshold=LOW_LOGPROB,
     )
-    return info.language, (Decoded([s], [], s.end) for s in segments)
+    return info.language, (Batch([s], [], s.end) for s in segments)
 
 
 def _words_of(segment, batched: bool) -> list[Word]:

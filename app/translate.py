@@ -57,14 +57,6 @@ class English:
     warnings: list[str] = field(default_factory=list)
 
 
-def translate_cues(cues: list[Cue], source: str, *, audio: np.ndarray | None = None, model=None,
-                   language: str | None = "zh", beam_size: int = 5, english_segments: list | None = None,
-                   llm: LLMConfig | None = None, gloss_level: int = 0) -> list[str]:
-    """Fill `cue.english` in place; return warnings for the user (never raises for network trouble)."""
-    return english_for(cues, source, audio=audio, model=model, language=language, beam_size=beam_size,
-                       english_segments=english_segments, llm=llm, gloss_level=gloss_level).warnings
-
-
 # Google answers a TCP connection in well under a second; offline, DNS fails in milliseconds.
 GOOGLE_HOST = ("translate.google.com", 443)
 PROBE_SECONDS = 3.0
