@@ -1,11 +1,16 @@
-"""Audio intake: probe, decode and resample any file ffmpeg/PyAV can read to 16 kHz mono float32.
+"""Audio intake and output: probe, decode and resample any file PyAV (the ffmpeg libraries, bundled
+in its wheel) can read to 16 kHz mono, and write audio back out. Every failure becomes a one-line
+`UserError`. The one owner of the sample rate and of the int16 <-> float32 sample conversion.
 
-Decoding is faster-whisper's own `decode_audio` (PyAV, the ffmpeg libraries), so the app needs no
-ffmpeg binary for files; every failure becomes a one-line `UserError`.
+Decoding streams PyAV's frames into one preallocated array (faster-whisper's `decode_audio` collects
+the whole file as bytes, then converts: three copies at once, 1.7 GB at the peak for 3 hours). The
+app keeps long audio as int16 (`dtype=np.int16`), half of float32: 3 hours are 345 MB; the
+recogniser converts each window as it needs it.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -45,23 +50,62 @@ def check_duration(seconds: float | None, max_duration: float, name: str) -> Non
         )
 
 
+def to_float32(pcm: np.ndarray) -> np.ndarray:
+    """Samples as float32 in [-1, 1) (what Whisper and Silero take); float input is returned as is."""
+    if pcm.dtype == np.int16:
+        return pcm.astype(np.float32) / 32768.0  # faster-whisper's scale, so results match its decoder
+    return pcm.astype(np.float32, copy=False)
+
+
+def to_int16(audio: np.ndarray) -> np.ndarray:
+    """Samples as int16 (half the memory of float32); int16 input is returned as is."""
+    if audio.dtype == np.int16:
+        return audio
+    return np.clip(audio * 32768.0, -32768, 32767).astype(np.int16)
+
+
+def _decode(path: Path, dtype, expected_seconds: float | None) -> np.ndarray:
+    """All of the file's first audio stream, 16 kHz mono, in one array filled as frames arrive
+    (sized from the container's duration; grown if the container understated it)."""
+    import av
+    from faster_whisper.audio import _group_frames, _ignore_invalid_frames, _resample_frames
+
+    out = np.empty(int((expected_seconds or 60) * SAMPLE_RATE) + SAMPLE_RATE, dtype=dtype)
+    filled = 0
+    resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    with av.open(str(path), mode="r", metadata_errors="ignore") as container:
+        frames = _resample_frames(_group_frames(_ignore_invalid_frames(container.decode(audio=0)), 500000),
+                                  resampler)
+        for frame in frames:
+            pcm = frame.to_ndarray().reshape(-1)
+            if filled + pcm.size > out.size:
+                out = np.resize(out, max(2 * out.size, filled + pcm.size))
+            out[filled:filled + pcm.size] = pcm if dtype == np.int16 else to_float32(pcm)
+            filled += pcm.size
+    del resampler  # PyAV's resampler holds native buffers until collected (faster-whisper #390)
+    gc.collect()
+    # A copy only when the estimate was far off: resizing in place keeps the peak at one array.
+    out.resize(filled, refcheck=False)
+    return out
+
+
 def load_audio(path: str | os.PathLike, max_duration: float = DEFAULT_MAX_DURATION,
-               name: str | None = None) -> np.ndarray:
-    """Decode to 16 kHz mono float32, refusing empty, undecodable and over-long media.
+               name: str | None = None, dtype=np.float32) -> np.ndarray:
+    """Decode to 16 kHz mono (float32 in [-1, 1), or int16 with `dtype=np.int16`), refusing empty,
+    undecodable and over-long media.
 
     `name` is what messages call the file (default: its file name; e.g. "this video" for a download,
     whose file name is an internal one)."""
-    from faster_whisper.audio import decode_audio
-
     path = Path(path)
     name = name or path.name
     if not path.is_file():
         raise UserError(f"{name}: no such file")
     if path.stat().st_size == 0:
         raise UserError(f"{name} is empty (0 bytes)")
-    check_duration(probe_duration(path, name), max_duration, name)
+    expected = probe_duration(path, name)
+    check_duration(expected, max_duration, name)
     try:
-        audio = decode_audio(str(path), sampling_rate=SAMPLE_RATE)
+        audio = _decode(path, np.dtype(dtype), expected)
     except Exception as exc:
         raise UserError(f"could not decode {name}: not an audio or video file ffmpeg can decode") from exc
     if audio.size == 0:
@@ -71,13 +115,35 @@ def load_audio(path: str | os.PathLike, max_duration: float = DEFAULT_MAX_DURATI
     return audio
 
 
-def write_audio(audio: np.ndarray, path: str | os.PathLike, bitrate: str = "64k") -> Path:
-    """Write 16 kHz mono audio (e.g. for the UI's player or a practice clip) through pydub/ffmpeg."""
-    from pydub import AudioSegment
+# Encoders by file suffix; lossy ones take the bitrate.
+_CODECS = {".mp3": "libmp3lame", ".ogg": "libopus", ".opus": "libopus", ".m4a": "aac", ".wav": "pcm_s16le",
+           ".flac": "flac"}
 
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
-    segment = AudioSegment(pcm, frame_rate=SAMPLE_RATE, sample_width=2, channels=1)
+
+def write_audio(audio: np.ndarray, path: str | os.PathLike, bitrate: str = "64k") -> Path:
+    """Write 16 kHz mono audio (float32 or int16; e.g. for the UI's player or a practice clip) with
+    PyAV, in the format of the file's suffix (.mp3, .ogg/.opus, .m4a, .wav, .flac)."""
+    import av
+
     path = Path(path)
-    fmt = path.suffix.lstrip(".") or "mp3"
-    segment.export(str(path), format=fmt, bitrate=bitrate if fmt in ("mp3", "ogg", "m4a") else None)
+    codec = _CODECS.get(path.suffix.lower())
+    if codec is None:
+        raise UserError(f"cannot write {path.name}: audio formats are {', '.join(sorted(_CODECS))}")
+    pcm = to_int16(audio)
+    with av.open(str(path), mode="w") as container:
+        # Opus runs at 48 kHz only; the resampler below converts to whatever the encoder takes.
+        stream = container.add_stream(codec, rate=48000 if codec == "libopus" else SAMPLE_RATE)
+        stream.layout = "mono"
+        if codec not in ("pcm_s16le", "flac"):
+            stream.bit_rate = int(float(bitrate.rstrip("kK")) * 1000)
+        resampler = av.audio.resampler.AudioResampler(format=stream.format.name, layout="mono", rate=stream.rate)
+        step = SAMPLE_RATE * 10
+        for start in range(0, pcm.size, step):
+            frame = av.AudioFrame.from_ndarray(pcm[None, start:start + step], format="s16", layout="mono")
+            frame.sample_rate = SAMPLE_RATE
+            for resampled in resampler.resample(frame):
+                container.mux(stream.encode(resampled))
+        for resampled in resampler.resample(None):
+            container.mux(stream.encode(resampled))
+        container.mux(stream.encode(None))
     return path

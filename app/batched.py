@@ -7,7 +7,10 @@ Why not the stock `BatchedInferencePipeline.transcribe` as it is (faster-whisper
   all of it is done); here only the chunk boundaries are kept for the whole file and each batch is
   cut, featurised and decoded in turn, so the first segments arrive after the first batch;
 * Whisper's English would otherwise cost a second encoder pass over every chunk; here the translate
-  prompt is decoded on the encoder output the transcription already computed.
+  prompt is decoded on the encoder output the transcription already computed;
+* Silero VAD over the whole file at once takes three float32 copies of it (padding, then windows
+  with their context: 2 GB for 3 hours); here it runs on 5-minute blocks cut in the quietest
+  moment near each edge, so the audio itself can stay int16 (`speech_regions`).
 
 The chunking (Silero VAD, regions packed into ≤ 30 s windows), the prompts and the decoding are the
 stock ones (`forward` is faster-whisper's own), so the text is what plain BatchedInferencePipeline
@@ -36,7 +39,7 @@ from faster_whisper.transcribe import (
 )
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from app.audio import SAMPLE_RATE
+from app.audio import SAMPLE_RATE, to_float32
 
 CHUNK_SECONDS = 30  # Whisper's window
 # English tokens (with timestamps) allowed per token of the window's Chinese transcription.
@@ -54,6 +57,47 @@ def default_vad_options() -> VadOptions:
     return VadOptions(max_speech_duration_s=CHUNK_SECONDS, min_silence_duration_ms=160)
 
 
+VAD_BLOCK_SECONDS = 5 * 60
+# Where a block edge may move to find a pause: a region split at an edge is split between words.
+VAD_EDGE_SEARCH_SECONDS = 5.0
+VAD_FRAME = 512  # Silero's window at 16 kHz
+
+
+def quietest_frame(audio: np.ndarray, around: int, reach: int) -> int:
+    """Start of the lowest-energy VAD frame within `reach` samples of `around`."""
+    lo = max(0, around - reach)
+    span = audio[lo:around + reach]
+    frames = span[:span.size // VAD_FRAME * VAD_FRAME].reshape(-1, VAD_FRAME)
+    if not frames.size:
+        return around
+    energy = np.square(frames, dtype=np.float32).sum(axis=1)
+    return lo + int(np.argmin(energy)) * VAD_FRAME
+
+
+def speech_regions(audio: np.ndarray, vad_options: VadOptions,
+                   block_seconds: float = VAD_BLOCK_SECONDS) -> list[dict]:
+    """Silero VAD's speech regions ({"start", "end"} in samples) of int16 or float32 audio, one block
+    at a time: only a block is ever converted to float32. Media up to one block long gets exactly
+    `get_speech_timestamps` of the whole; longer media is cut at pauses, and a region that touches a
+    cut joins its neighbour across it when together they still fit one window."""
+    block = int(block_seconds * SAMPLE_RATE)
+    edges = [0]
+    while audio.size - edges[-1] > block:
+        edges.append(quietest_frame(audio, edges[-1] + block, int(VAD_EDGE_SEARCH_SECONDS * SAMPLE_RATE)))
+    edges.append(audio.size)
+    max_samples = vad_options.max_speech_duration_s * SAMPLE_RATE
+    regions: list[dict] = []
+    for start, end in zip(edges, edges[1:]):
+        for region in get_speech_timestamps(to_float32(audio[start:end]), vad_options):
+            region = {"start": region["start"] + start, "end": region["end"] + start}
+            if (regions and regions[-1]["end"] == start == region["start"]
+                    and region["end"] - regions[-1]["start"] <= max_samples):
+                regions[-1]["end"] = region["end"]
+            else:
+                regions.append(region)
+    return regions
+
+
 @dataclass
 class Chunk:
     """One decoding window: VAD regions packed end to end, as faster-whisper's `collect_chunks` does."""
@@ -63,8 +107,9 @@ class Chunk:
     regions: list[dict] = field(default_factory=list)  # {"start", "end"} in samples of the original audio
 
     def audio(self, audio: np.ndarray) -> np.ndarray:
-        return np.concatenate([audio[r["start"]:r["end"]] for r in self.regions]) if self.regions else \
-            np.zeros(0, dtype=np.float32)
+        """The window's float32 samples, cut from int16 or float32 audio."""
+        return to_float32(np.concatenate([audio[r["start"]:r["end"]] for r in self.regions])) if self.regions \
+            else np.zeros(0, dtype=np.float32)
 
     def metadata(self) -> dict:
         return {"offset": self.offset, "duration": self.duration, "segments": self.regions}
@@ -170,9 +215,9 @@ def decode_batched(model: WhisperModel, audio: np.ndarray, *, language: str | No
                    batch_size: int = DEFAULT_BATCH_SIZE, initial_prompt: str | None = None,
                    word_timestamps: bool = True, translate: bool = False,
                    vad_options: VadOptions | None = None) -> tuple[str, Iterator[Batch]]:
-    """VAD, then decode the windows batch by batch. Returns the language (detected on the first
+    """VAD, then decode the windows batch by batch (`audio`: 16 kHz mono, int16 or float32). Returns the language (detected on the first
     window when `language` is None) and a lazy iterator of batches; no speech → no batches."""
-    regions = get_speech_timestamps(audio, vad_options or default_vad_options())
+    regions = speech_regions(audio, vad_options or default_vad_options())
     chunks = pack_regions(regions)
     if language is None:
         if chunks and model.model.is_multilingual:
@@ -247,7 +292,7 @@ def pack_spans(audio: np.ndarray, spans: list[tuple[float, float, int]]) -> list
     places: list[tuple[int, float, float]] = []
     at = chars = 0
     for index, (start, end, n) in enumerate(spans):
-        clip = audio[max(0, int(start * SAMPLE_RATE)):int(end * SAMPLE_RATE)][:CHUNK_SECONDS * SAMPLE_RATE]
+        clip = to_float32(audio[max(0, int(start * SAMPLE_RATE)):int(end * SAMPLE_RATE)][:CHUNK_SECONDS * SAMPLE_RATE])
         length = clip.size / SAMPLE_RATE
         if pieces and at + RETRY_GAP_SECONDS + length > CHUNK_SECONDS:
             windows.append(PackedSpans(np.concatenate(pieces), places, chars))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.audio import SAMPLE_RATE, check_duration, load_audio
+from app.audio import SAMPLE_RATE, check_duration, load_audio, to_int16
 from app.housekeeping import DOWNLOAD_PREFIX, owned_prefix
 from app.media import download_audio, is_url, link_info, link_key
 from app.subtitles import FORMATS, CueRules, write_subtitles
@@ -30,7 +30,7 @@ LINK_CACHE_SECONDS = float(os.environ.get("ZIMU_LINK_CACHE_SECONDS", 3600))  # â
 @dataclass
 class Job:
     transcript: Transcript
-    audio: np.ndarray
+    audio: np.ndarray  # 16 kHz mono int16: half of float32 (3 hours: 345 MB); app.audio.to_float32 converts
     title: str
     media_path: Path | None  # the local file that was decoded; None for a link (its download is gone)
     cached: bool = False
@@ -50,7 +50,7 @@ class LinkCache:
                 return None
             self._items.move_to_end(key)
             transcript, pcm, title = self._items[key]
-        return Job(transcript=transcript, audio=pcm.astype(np.float32) / 32767, title=title, media_path=None,
+        return Job(transcript=transcript, audio=pcm, title=title, media_path=None,
                    cached=True)
 
     def clear(self) -> None:
@@ -60,7 +60,7 @@ class LinkCache:
     def put(self, key: tuple, job: Job) -> None:
         if job.audio.size / SAMPLE_RATE > self.max_seconds:
             return
-        pcm = (np.clip(job.audio, -1, 1) * 32767).astype(np.int16)
+        pcm = to_int16(job.audio)
         with self._lock:
             self._items[key] = (job.transcript, pcm, job.title)
             self._items.move_to_end(key)
@@ -80,7 +80,7 @@ def iter_job(source: str, model, options: TranscribeOptions, max_duration: float
         path = Path(source)
         if progress:
             progress(0.0, "Decoding")
-        audio = load_audio(path, max_duration)
+        audio = load_audio(path, max_duration, dtype=np.int16)
         transcript = yield from _transcribing(audio, model, options, progress, partial)
         yield Job(transcript=transcript, audio=audio, title=path.stem, media_path=path)
         return
@@ -102,7 +102,7 @@ def iter_job(source: str, model, options: TranscribeOptions, max_duration: float
         if progress:
             progress(0.0, "Decoding")
         # The download's file name is internal (media.mp4): messages say "this video", as media.py does.
-        audio = load_audio(download.path, max_duration, "this video")
+        audio = load_audio(download.path, max_duration, "this video", dtype=np.int16)
     transcript = yield from _transcribing(audio, model, options, progress, partial)
     job = Job(transcript=transcript, audio=audio, title=download.title, media_path=None)
     link_cache.put(key, job)

@@ -27,7 +27,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from app.audio import SAMPLE_RATE
+from app.audio import SAMPLE_RATE, to_float32
 from app.batched import DEFAULT_BATCH_SIZE, Batch, decode_batched
 from app.errors import UserError
 from app.guards import (LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, collapse_repeats, drop_segment,
@@ -133,7 +133,7 @@ def _decode(audio: np.ndarray, model, options: TranscribeOptions, translate: boo
 
     ctranslate2.set_random_seed(SEED)
     segments, info = model.transcribe(
-        audio, language=language, task="transcribe", beam_size=options.beam_size, vad_filter=options.vad,
+        to_float32(audio), language=language, task="transcribe", beam_size=options.beam_size, vad_filter=options.vad,
         word_timestamps=True, initial_prompt=options.initial_prompt or None, no_speech_threshold=NO_SPEECH_PROB,
         compression_ratio_threshold=MAX_COMPRESSION_RATIO, log_prob_threshold=LOW_LOGPROB,
     )
@@ -158,7 +158,7 @@ def warm_text_tools() -> None:
 
 def iter_transcribe(audio: np.ndarray, model, options: TranscribeOptions | None = None,
                     progress: Progress | None = None, partial: bool = True) -> Iterator[Transcript]:
-    """Run the pipeline on 16 kHz mono audio, yielding the transcript as it grows: after each decoded
+    """Run the pipeline on 16 kHz mono audio (int16 or float32), yielding the transcript as it grows: after each decoded
     batch the cues so far (`complete` False, no English; only with `partial`), last the finished
     transcript with English. Raises UserError when no speech is found."""
     options = options or TranscribeOptions()

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from app.audio import to_float32
 from app.subtitles import Cue
 
 ENGLISH_SOURCES = {
@@ -209,7 +210,7 @@ def english_problem(english: str, hanzi: str) -> str | None:
 def whisper_english(cues: list[Cue], audio: np.ndarray, model, language: str | None, beam_size: int,
                     english_segments: list | None = None) -> list[str]:
     if english_segments is None:  # the sequential path: one translate pass over the whole audio
-        segments, _ = model.transcribe(audio, language=language, task="translate", beam_size=beam_size,
+        segments, _ = model.transcribe(to_float32(audio), language=language, task="translate", beam_size=beam_size,
                                        vad_filter=True, temperature=0.0, condition_on_previous_text=False)
         english_segments = list(segments)
     placed = place_english(english_segments, sentences_of(cues))
