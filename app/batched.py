@@ -9,8 +9,8 @@ Why not the stock `BatchedInferencePipeline.transcribe` as it is (faster-whisper
 * Whisper's English would otherwise cost a second encoder pass over every chunk; here the translate
   prompt is decoded on the encoder output the transcription already computed;
 * Silero VAD over the whole file at once takes three float32 copies of it (padding, then windows
-  with their context: 2 GB for 3 hours); here it runs on 5-minute blocks cut in the quietest
-  moment near each edge, so the audio itself can stay int16 (`speech_regions`).
+  with their context: 2 GB for 3 hours); here media over 30 minutes goes in 5-minute blocks cut in
+  the quietest moment near each edge, so the audio itself can stay int16 (`speech_regions`).
 
 The chunking (Silero VAD, regions packed into ≤ 30 s windows), the prompts and the decoding are the
 stock ones (`forward` is faster-whisper's own), so the text is what plain BatchedInferencePipeline
@@ -57,8 +57,11 @@ def default_vad_options() -> VadOptions:
     return VadOptions(max_speech_duration_s=CHUNK_SECONDS, min_silence_duration_ms=160)
 
 
+# Silero over a whole file takes ~18 bytes a sample at the peak (float32 copies, padded windows,
+# onnxruntime's buffers): 0.54 GB for 30 minutes, measured. Up to that, one pass, exactly the stock
+# regions; longer media goes in 5-minute blocks (3 hours: 0.99 GB peak for the whole job).
+WHOLE_FILE_VAD_SECONDS = 30 * 60
 VAD_BLOCK_SECONDS = 5 * 60
-# Where a block edge may move to find a pause: a region split at an edge is split between words.
 VAD_EDGE_SEARCH_SECONDS = 5.0
 VAD_FRAME = 512  # Silero's window at 16 kHz
 
@@ -74,12 +77,15 @@ def quietest_frame(audio: np.ndarray, around: int, reach: int) -> int:
     return lo + int(np.argmin(energy)) * VAD_FRAME
 
 
-def speech_regions(audio: np.ndarray, vad_options: VadOptions,
-                   block_seconds: float = VAD_BLOCK_SECONDS) -> list[dict]:
+def speech_regions(audio: np.ndarray, vad_options: VadOptions, block_seconds: float | None = None) -> list[dict]:
     """Silero VAD's speech regions ({"start", "end"} in samples) of int16 or float32 audio, one block
-    at a time: only a block is ever converted to float32. Media up to one block long gets exactly
-    `get_speech_timestamps` of the whole; longer media is cut at pauses, and a region that touches a
-    cut joins its neighbour across it when together they still fit one window."""
+    at a time: only a block is ever converted to float32. Media up to one block long (by default
+    `WHOLE_FILE_VAD_SECONDS`) gets exactly `get_speech_timestamps` of the whole; longer media is cut
+    at pauses (a block of `VAD_BLOCK_SECONDS` each), and a region that touches a cut joins its
+    neighbour across it when together they still fit one window."""
+    if block_seconds is None:
+        block_seconds = WHOLE_FILE_VAD_SECONDS if audio.size <= WHOLE_FILE_VAD_SECONDS * SAMPLE_RATE \
+            else VAD_BLOCK_SECONDS
     block = int(block_seconds * SAMPLE_RATE)
     edges = [0]
     while audio.size - edges[-1] > block:

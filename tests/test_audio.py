@@ -59,7 +59,7 @@ def test_block_vad_equals_whole_file_vad_within_one_block():
     from faster_whisper.vad import get_speech_timestamps
 
     whole = get_speech_timestamps(audio, options)
-    assert speech_regions(to_int16(audio), options, block_seconds=3600) == whole
+    assert speech_regions(to_int16(audio), options) == whole
 
 
 def test_block_vad_cuts_at_pauses_and_finds_the_same_speech():
