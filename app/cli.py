@@ -13,10 +13,10 @@ from app.errors import UserError
 from app.media import DEFAULT_MAX_DOWNLOAD_MB
 from app.model import MENU, is_cached
 from app.subtitles import FORMATS, FRAME_RATE, LINE_KINDS, RULES
+
+DECK_FORMATS = ("apkg", "csv")
 from app.translate import ENGLISH_SOURCES, LLM_KEY_ENV, SOURCE_NAMES
 
-LANGUAGES = {"zh": "Mandarin", "auto": "Detect", "en": "English", "yue": "Cantonese", "ja": "Japanese",
-             "ko": "Korean"}
 
 
 def _positive_int(value: str) -> int:
@@ -90,8 +90,13 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Transcribe audio/video files or links (YouTube, Bilibili, direct media).")
     run.add_argument("inputs", nargs="+", metavar="INPUT", help="audio/video file or http(s) link")
     run.add_argument("-o", "--output-dir", type=Path, default=Path("."), help="where subtitle files go")
-    run.add_argument("--formats", type=_csv(FORMATS), default=list(FORMATS),
-                     help="comma-separated: srt,vtt,ass,txt (default: all)")
+    run.add_argument("--formats", type=_csv(FORMATS + DECK_FORMATS), default=list(FORMATS),
+                     help="comma-separated: srt,vtt,ass,txt (default: all four), and apkg (an Anki deck: one "
+                          "note per subtitle with its audio clip) or csv (that deck as CSV for Pleco/Anki)")
+    run.add_argument("--vocab-level", type=int, default=None, choices=range(1, 8), metavar="1-7",
+                     help="make the deck a word deck: every word of HSK 3.0 level N or above (7 = 7-9; words on "
+                          "no HSK list count as above), each with the first sentence it occurs in and its clip; "
+                          "implies --formats apkg when no deck format is given")
     run.add_argument("--lines", type=_csv(LINE_KINDS), default=list(LINE_KINDS),
                      help="lines per cue, comma-separated: hanzi,pinyin,english (default: all three)")
     run.add_argument("--language", default="zh", help="spoken language code, or 'auto' (default: zh)")
@@ -162,6 +167,8 @@ def _transcribe_command(args) -> int:
     from app.subtitles import CueRules
     from app.transcribe import TranscribeOptions
 
+    if args.vocab_level is not None and not set(args.formats) & set(DECK_FORMATS):
+        args.formats = [*args.formats, "apkg"]
     if args.english == "llm" and not (args.llm_url and args.llm_model):
         raise UserError("--english llm needs --llm-url and --llm-model (or $ZIMU_LLM_URL and $ZIMU_LLM_MODEL)")
     options = TranscribeOptions(language=None if args.language == "auto" else args.language,
@@ -186,7 +193,9 @@ def _transcribe_command(args) -> int:
                 job = run_job(source, model, options, args.max_duration, progress, args.cookies,
                               args.allow_local_urls, args.max_download_mb)
                 stem = unique_stem(safe_stem(job.title), used_stems)
-                files = export(job.transcript, args.output_dir, stem, args.formats, args.lines, options.cue_rules)
+                files = export(job.transcript, args.output_dir, stem, [f for f in args.formats if f in FORMATS],
+                               args.lines, options.cue_rules)
+                files |= _deck(job, args, stem)
             except UserError as exc:
                 bar.close()
                 message = one_line(str(exc))
@@ -201,6 +210,22 @@ def _transcribe_command(args) -> int:
               f"RTF {rtf:.2f}, English: {SOURCE_NAMES.get(job.transcript.english_source, 'none')} → "
               + ", ".join(str(p) for p in files.values()))
     return 1 if failures else 0
+
+
+def _deck(job, args, stem: str) -> dict[str, Path]:
+    """The Anki deck (and/or its CSV) the formats ask for: sentences, or with --vocab-level words."""
+    from app.anki import export_deck, vocabulary
+
+    wanted = [f for f in args.formats if f in DECK_FORMATS]
+    if not wanted:
+        return {}
+    cues = job.transcript.cues
+    words = None if args.vocab_level is None else vocabulary(cues, args.vocab_level)
+    files = export_deck(cues, job.audio, args.output_dir, stem, job.title, words)
+    for fmt in DECK_FORMATS:
+        if fmt not in wanted:
+            files.pop(fmt).unlink()
+    return files
 
 
 def _pinyin_command(args) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 import threading
 from collections import OrderedDict
@@ -24,6 +25,8 @@ from app.media import download_audio, is_url, link_info, link_key
 from app.subtitles import FORMATS, CueRules, write_subtitles
 from app.transcribe import Progress, Transcript, TranscribeOptions, iter_transcribe
 
+LANGUAGES = {"zh": "Mandarin", "auto": "Detect", "en": "English", "yue": "Cantonese", "ja": "Japanese",
+             "ko": "Korean"}  # the spoken-language menu of the CLI and the UI
 LINK_CACHE_SECONDS = float(os.environ.get("ZIMU_LINK_CACHE_SECONDS", 3600))  # ≈115 MB of int16 audio
 
 
@@ -34,6 +37,7 @@ class Job:
     title: str
     media_path: Path | None  # the local file that was decoded; None for a link (its download is gone)
     cached: bool = False
+    video: Path | None = None  # a link's kept download ("keep the video"), moved out of the temp folder
 
 
 class LinkCache:
@@ -73,9 +77,11 @@ link_cache = LinkCache()
 
 def iter_job(source: str, model, options: TranscribeOptions, max_duration: float,
              progress: Progress | None = None, cookies: str | None = None, allow_local: bool = False,
-             max_download_mb: float | None = None, partial: bool = True) -> Iterator[Transcript | Job]:
+             max_download_mb: float | None = None, partial: bool = True,
+             keep_video: Path | None = None) -> Iterator[Transcript | Job]:
     """`source` is a local path or an http(s) link. Yields the growing transcript while the
-    recogniser works (partial `Transcript`s, for a UI to show), last the finished `Job`."""
+    recogniser works (partial `Transcript`s, for a UI to show), last the finished `Job`.
+    `keep_video`: a folder where a link's download (a ≤ 480p rendition) is kept for watching."""
     if not is_url(source):
         path = Path(source)
         if progress:
@@ -89,7 +95,7 @@ def iter_job(source: str, model, options: TranscribeOptions, max_duration: float
     info = link_info(source, max_duration, allow_local, cookies)
     # app.model tags what it loads: id() alone could be reused by a model loaded after an eviction.
     key = (link_key(info), getattr(model, "zimu_key", id(model)), repr(options))
-    cached = link_cache.get(key)
+    cached = None if keep_video else link_cache.get(key)  # the cache holds audio, not video
     if cached is not None:
         check_duration(cached.transcript.duration, max_duration, "this video")  # limits may differ per call
         yield cached
@@ -98,14 +104,20 @@ def iter_job(source: str, model, options: TranscribeOptions, max_duration: float
     # The PID in the folder's name lets a restart after a crash remove it (app/housekeeping.py).
     with tempfile.TemporaryDirectory(prefix=owned_prefix(DOWNLOAD_PREFIX)) as folder:
         download = download_audio(info, Path(folder), progress=(lambda f: progress(f, "Downloading"))
-                                  if progress else None, cookies=cookies, allow_local=allow_local, **extra)
+                                  if progress else None, cookies=cookies, allow_local=allow_local,
+                                  video=keep_video is not None, **extra)
         if progress:
             progress(0.0, "Decoding")
         # The download's file name is internal (media.mp4): messages say "this video", as media.py does.
         audio = load_audio(download.path, max_duration, "this video", dtype=np.int16)
+        video = None
+        if keep_video is not None:
+            keep_video.mkdir(parents=True, exist_ok=True)
+            video = Path(shutil.move(str(download.path), keep_video / f"video{download.path.suffix.lower()}"))
     transcript = yield from _transcribing(audio, model, options, progress, partial)
-    job = Job(transcript=transcript, audio=audio, title=download.title, media_path=None)
-    link_cache.put(key, job)
+    job = Job(transcript=transcript, audio=audio, title=download.title, media_path=None, video=video)
+    if keep_video is None:
+        link_cache.put(key, job)
     yield job
 
 
@@ -120,10 +132,10 @@ def _transcribing(audio: np.ndarray, model, options: TranscribeOptions, progress
 
 def run_job(source: str, model, options: TranscribeOptions, max_duration: float,
             progress: Progress | None = None, cookies: str | None = None, allow_local: bool = False,
-            max_download_mb: float | None = None) -> Job:
+            max_download_mb: float | None = None, keep_video: Path | None = None) -> Job:
     """The finished job of `iter_job` (the CLI's way: no partial results)."""
     for item in iter_job(source, model, options, max_duration, progress, cookies, allow_local, max_download_mb,
-                         partial=False):
+                         partial=False, keep_video=keep_video):
         job = item
     return job
 

@@ -322,10 +322,17 @@ class _TooLarge(Exception):
     pass
 
 
+# "Keep the video": a small single-file rendition (yt-dlp may not run ffmpeg to merge separate video and
+# audio streams); a height the site does not state is accepted, the size limit still applies; a site
+# with no such rendition gives its audio.
+VIDEO_FORMAT = "best[height<=?480][vcodec!=?none][acodec!=?none]/bestaudio/best"
+
+
 def download_audio(info: dict, folder: Path, max_mb: float = DEFAULT_MAX_DOWNLOAD_MB,
                    progress: DownloadProgress | None = None, cookies: str | None = None,
-                   allow_local: bool = False) -> Download:
-    """Fetch the audio of a video described by `link_info` into `folder`."""
+                   allow_local: bool = False, video: bool = False) -> Download:
+    """Fetch the audio of a video described by `link_info` into `folder`; with `video`, a rendition of
+    at most 480p with its sound instead (every check is the same)."""
     url = info["zimu_link"]
     limit = int(max_mb * 1e6)
 
@@ -340,6 +347,8 @@ def download_audio(info: dict, folder: Path, max_mb: float = DEFAULT_MAX_DOWNLOA
 
     options = _options(cookies, not allow_local) | {"outtmpl": str(Path(folder) / "media.%(ext)s"),
                                                     "progress_hooks": [hook], "max_filesize": limit}
+    if video:
+        options["format"] = VIDEO_FORMAT
     logger = options["logger"]
     with _public_only(allow_local) as guard:
         try:

