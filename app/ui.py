@@ -4,6 +4,7 @@ the transcript synced to playback, the table, SRT/VTT/ASS/TXT downloads and a bu
 
 from __future__ import annotations
 
+import csv
 import html
 import json
 import os
@@ -139,6 +140,7 @@ class Panel:
     saved_words: gr.Textbox
     export: gr.Button
     deck: list[gr.DownloadButton]  # .apkg, .csv
+    deck_status: gr.Markdown
     burn: gr.Button
     burned: gr.DownloadButton
 
@@ -146,7 +148,7 @@ class Panel:
         """The run handlers' outputs. The API's order (status, player, transcript, table, the four files,
         …) is what clients of /upload and /url read by position, so new outputs go at the end."""
         return [self.status, self.player, self.transcript, self.table, *self.downloads, self.result,
-                self.line_menu, *self.deck, self.burn, self.burned]
+                self.line_menu, *self.deck, self.deck_status, self.burn, self.burned]
 
 
 def _player_media(job, folder: Path) -> tuple[Path, Path | None]:
@@ -190,7 +192,7 @@ def _finished(panel: Panel, job, folder: Path, lines: list[str]) -> dict:
             **{button: str(files[f]) for button, f in zip(panel.downloads, FORMATS)}, panel.result: result,
             panel.line_menu: gr.Dropdown(choices=[(f"{clock(c.start)}  {c.hanzi}", i) for i, c in enumerate(t.cues)],
                                          value=0),
-            panel.deck[0]: None, panel.deck[1]: None, panel.burn: gr.Button(visible=video is not None),
+            panel.deck[0]: None, panel.deck[1]: None, panel.deck_status: "", panel.burn: gr.Button(visible=video is not None),
             panel.burned: gr.DownloadButton(value=None, visible=False)}
 
 
@@ -275,7 +277,9 @@ def export_words(result: Result | None, saved: str | None):
         raise gr.Error("Save some words first: hover or click a word, then press “Save word”.", print_exception=False)
     files = export_deck(result.transcript.cues, load_audio(result.media), result.folder, f"{result.stem}-words",
                         result.title, words[:2000])
-    return str(files["apkg"]), str(files["csv"])
+    count = sum(1 for _ in csv.reader(files["csv"].open(encoding="utf-8"))) - 1
+    return str(files["apkg"]), str(files["csv"]), (f"Deck ready: {count} word{'s' * (count != 1)}, each with its "
+                                                   "sentence and audio clip. Anki: File → Import the .apkg.")
 
 
 def burn(result: Result | None, lines: list[str]):
@@ -332,6 +336,7 @@ def _result_panel() -> Panel:
         export_button = gr.Button("Export saved words as an Anki deck", elem_id="export-deck")
         deck = [gr.DownloadButton("Download Anki deck (.apkg)", elem_id="download-apkg"),
                 gr.DownloadButton("Download deck as CSV (Pleco, Anki)", elem_id="download-csv")]
+    deck_status = gr.Markdown(elem_id="deck-status")
     table = gr.Dataframe(headers=TABLE_HEADERS, label="Transcript (select a row to practise it)",
                          wrap=True, interactive=False, elem_id="table")
     with gr.Row():
@@ -343,7 +348,7 @@ def _result_panel() -> Panel:
         line_menu = gr.Dropdown(choices=[], label="Practise a line (shadowing)", elem_id="line-menu", scale=4)
         practise = gr.Button("Practise this line", elem_id="practise-line", scale=1)
     return Panel(status, player, transcript, table, downloads, gr.State(None), line_menu, practise,
-                 saved_words, export_button, deck, burn_button, burned)
+                 saved_words, export_button, deck, deck_status, burn_button, burned)
 
 
 def _wire(panel: Panel, settings: ServerSettings, inputs, practice, main_tabs) -> None:
@@ -361,7 +366,7 @@ def _wire(panel: Panel, settings: ServerSettings, inputs, practice, main_tabs) -
     panel.practise.click(practise_line, [panel.result, panel.line_menu], shadow_outputs)
     panel.table.select(select_row, None, panel.line_menu).then(
         practise_line, [panel.result, panel.line_menu], shadow_outputs)
-    panel.export.click(export_words, [panel.result, panel.saved_words], panel.deck)
+    panel.export.click(export_words, [panel.result, panel.saved_words], [*panel.deck, panel.deck_status])
     # ffmpeg is as CPU-hungry as the recogniser: it waits its turn with the transcriptions.
     panel.burn.click(burn, [panel.result, lines], panel.burned, concurrency_id="model")
 
