@@ -96,7 +96,7 @@ def word_notes(cues: list[Cue], words: list[tuple[str, int | None]], audio: np.n
                title: str) -> list[Note]:
     """One note per (word, cue index): the word's card and its sentence (the given cue, else the first
     cue it occurs in) with that sentence's clip. Words in no cue are skipped."""
-    from app.study import hsk_level, senses
+    from app.study import cue_tokens, hsk_level, senses
 
     media.mkdir(parents=True, exist_ok=True)
     notes, clips = [], {}
@@ -108,7 +108,8 @@ def word_notes(cues: list[Cue], words: list[tuple[str, int | None]], audio: np.n
         cue = cues[index]
         if index not in clips:
             clips[index] = clip(audio, cue, media / f"{_prefix(title)}-{index + 1:04d}.mp3")
-        reading = word_pinyin(word)
+        # The word as its sentence reads it (还 in 还钱 is huán), not as it reads alone.
+        reading = next((t.word for t in cue_tokens(cue) if t.word.hanzi == word), None) or word_pinyin(word)
         level = hsk_level(word)
         notes.append(Note({"Word": word, "Pinyin": reading.pinyin, "Meaning": "; ".join(senses(reading)),
                            "HSK": f"HSK {level if level < 7 else '7-9'}" if level else "",
@@ -176,11 +177,12 @@ def write_csv(notes: list[Note], path: Path, kind: str) -> Path:
 
 def export_deck(cues: list[Cue], audio: np.ndarray, folder: Path, stem: str, title: str,
                 words: list[tuple[str, int | None]] | None = None) -> dict[str, Path]:
-    """The .apkg and .csv of a sentence deck (`words` None) or a word deck; clips under folder/media."""
+    """The .apkg and .csv of a sentence deck (`words` None) or a word deck, and the folder of their clips
+    (folder/STEM-media: the CSV's [sound:] files, which Anki wants copied into its media folder)."""
     media = folder / f"{stem}-media"
     if words is None:
         notes, kind = sentence_notes(cues, audio, media, title), "sentence"
     else:
         notes, kind = word_notes(cues, words, audio, media, title), "word"
     return {"apkg": write_apkg(notes, folder / f"{stem}.apkg", title, kind),
-            "csv": write_csv(notes, folder / f"{stem}.csv", kind)}
+            "csv": write_csv(notes, folder / f"{stem}.csv", kind), "media": media}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -225,6 +226,8 @@ def _deck(job, args, stem: str) -> dict[str, Path]:
     for fmt in DECK_FORMATS:
         if fmt not in wanted:
             files.pop(fmt).unlink()
+    if "csv" not in wanted:  # the .apkg holds its clips; only a CSV import needs them beside it
+        shutil.rmtree(files.pop("media"))
     return files
 
 

@@ -447,10 +447,10 @@ def _ass_line(words: list[Word], start: float, end: float, clock: float) -> tupl
     pad_p = [(c - text_width(p, py)) / 2 for c, p in zip(cells, texts)]
 
     def after(pads: list[float], n: int) -> str:
-        return f"\\fsp{pads[n] + (pads[n + 1] if n + 1 < len(pads) else 0):.1f}"
+        return f"\\fsp{pads[n] + (pads[n + 1] if n + 1 < len(pads) else 0):.2f}"
 
-    pinyin_parts = [f"{{\\fsp{pad_p[0] - text_width(' ', py):.1f}}}\\h"] if tokens else []
-    hanzi_parts = [f"{{\\fsp{pad_h[0] - text_width(' ', hz):.1f}}}\\h"] if tokens else []
+    pinyin_parts = [f"{{\\fsp{pad_p[0] - text_width(' ', py):.2f}}}\\h"] if tokens else []
+    hanzi_parts = [f"{{\\fsp{pad_h[0] - text_width(' ', hz):.2f}}}\\h"] if tokens else []
     for n, (token, text) in enumerate(zip(tokens, texts)):
         w = token.word
         lag = max(0, round((token.start - clock) * 100))

@@ -82,3 +82,80 @@ def test_file_longer_than_max_duration(good_row, tmp_path):
     assert len(errors) == 1, result.stderr
     assert errors[0].startswith(f"error: {clip.name} is 0:0") and errors[0].endswith("; the limit is 0:01")
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def lesson(zh_synth, tmp_path_factory):
+    """Four sentences 1.5 s apart (several cues), as one WAV."""
+    from app.audio import write_audio
+    from tests.conftest import joined_audio
+
+    rows = [r for r in read_split("test") if 8 <= len(r["sentence"]) <= 14][:4]
+    return write_audio(joined_audio(rows, 1.5), tmp_path_factory.mktemp("lesson") / "lesson.wav")
+
+
+def read_apkg(path, folder) -> tuple[list[list[str]], dict[str, bytes]]:
+    """An Anki package as Anki opens it: the notes' fields from its SQLite collection, its media by name."""
+    import json
+    import sqlite3
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        media = {name: z.read(number) for number, name in json.loads(z.read("media")).items()}
+        (folder / "collection.anki2").write_bytes(z.read("collection.anki2"))
+    with sqlite3.connect(folder / "collection.anki2") as db:
+        notes = [row[0].split("\x1f") for row in db.execute("select flds from notes order by id")]
+    return notes, media
+
+
+def sound(fields: list[str]) -> str:
+    field = next(f for f in fields if f.startswith("[sound:"))
+    return field[len("[sound:"):-1]
+
+
+@pytest.mark.slow
+def test_apkg_is_a_sentence_deck_with_a_clip_per_cue(lesson, tmp_path):
+    from app.audio import SAMPLE_RATE, load_audio
+
+    result = run_cli(str(lesson), "-o", str(tmp_path), "--formats", "srt,apkg")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.apkg", "lesson.srt"]
+    cues = pysubs2.load(str(tmp_path / "lesson.srt"), encoding="utf-8")
+    notes, media = read_apkg(tmp_path / "lesson.apkg", tmp_path)
+    assert len(cues) >= 2 and len(notes) == len(cues)  # one note per cue
+    assert len(media) == len(notes) and len({sound(n) for n in notes}) == len(notes)
+    for fields, cue in zip(notes, cues):
+        hanzi = "".join(line for line in cue.plaintext.splitlines() if has_cjk(line))
+        assert fields[0].rstrip("。，") == hanzi.rstrip("。，")  # the cue's hanzi (line ends kept in the deck)
+        assert any(ch in fields[1] for ch in "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ")  # its pinyin
+        clip = tmp_path / sound(fields)
+        clip.write_bytes(media[sound(fields)])
+        seconds = load_audio(clip).size / SAMPLE_RATE  # the clip is the cue, 0.2 s before and 0.3 s after
+        assert abs(seconds - (cue.end - cue.start) / 1000 - 0.5) < 0.25, (seconds, cue)
+
+
+@pytest.mark.slow
+def test_vocab_level_makes_a_word_deck_of_the_words_at_or_above_it(lesson, tmp_path):
+    from app.pinyin import words_with_pinyin
+    from app.study import hsk_level
+
+    result = run_cli(str(lesson), "-o", str(tmp_path), "--formats", "txt", "--vocab-level", "3")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lesson.apkg", "lesson.txt"]  # apkg implied
+    notes, media = read_apkg(tmp_path / "lesson.apkg", tmp_path)
+    transcript = (tmp_path / "lesson.txt").read_text(encoding="utf-8")
+    assert notes, transcript
+    words = [fields[0] for fields in notes]
+    assert len(set(words)) == len(words)  # each word once
+    for fields in notes:
+        word, sentence = fields[0], fields[4]
+        assert (hsk_level(word) or 10) >= 3 and word in sentence and sentence in transcript
+        assert sound(fields) in media
+    spoken = {w.hanzi for w in words_with_pinyin(transcript) if w.syllables}
+    easy = {w for w in spoken if (hsk_level(w) or 10) < 3}
+    assert easy and not easy & set(words)  # the words below level 3 stay out
+
+
+def test_vocab_level_out_of_range_is_refused(good_row, tmp_path):
+    result = run_cli(str(clip_path(good_row)), "-o", str(tmp_path / "out"), "--vocab-level", "0")
+    assert result.returncode == 2 and "--vocab-level" in result.stderr and "Traceback" not in result.stderr

@@ -148,3 +148,92 @@ def test_sentences_of_the_corpus_become_cues_that_break_no_rule(tmp_path, zh_syn
         assert "".join(c.hanzi for c in cues) == "".join(w.text for s in segments for w in s)
         path = write_subtitles(cues, tmp_path / f"all{keep}.{fmt}", ["hanzi", "pinyin"], rules=rules)
         assert check_events(pysubs2.load(str(path), encoding="utf-8"), rules) == []
+
+
+def _tags_and_text(line: str) -> list[tuple[str, str]]:
+    """An ASS line as (override block, text after it) pairs."""
+    import re
+
+    return re.findall(r"\{([^}]*)\}([^{]*)", line)
+
+
+def _line_width(line: str, size: float) -> float:
+    """Where a line ends: each character's advance plus the letter spacing (\\fsp) in force after it."""
+    import re
+
+    from app.subtitles import text_width
+
+    width, spacing = 0.0, 0.0
+    for tags, text in _tags_and_text(line):
+        found = re.findall(r"\\fsp(-?[\d.]+)", tags)
+        spacing = float(found[-1]) if found else spacing
+        text = text.replace("\\h", "\u00a0")  # ASS's hard space
+        width += text_width(text, size) + spacing * len(text)
+    return width
+
+
+def test_ass_has_pinyin_over_each_word_tone_colours_and_karaoke(tmp_path):
+    from app.pinyin import TONE_COLOURS, tone_numbers
+    from app.subtitles import ASS_SIZES, ass_colour
+
+    text = "我们明天早上八点在学校门口见面，然后一起去动物园。"
+    cues = build_cues([timed(text, 1.0, per_char=0.2)])
+    for cue in cues:
+        cue.english = "We meet at the school gate at eight tomorrow."
+    path = write_subtitles(cues, tmp_path / "x.ass", ["hanzi", "pinyin", "english"])
+    events = pysubs2.load(str(path), encoding="utf-8")
+    assert len(events) == len(cues) == 1 and check_events(events) == []  # still one event per cue
+    pinyin_1, hanzi_1, pinyin_2, hanzi_2, english = events[0].text.split("\\N")
+    # Karaoke: the \k durations of the hanzi lines add up to the time the words are spoken.
+    import re
+
+    ks = [int(k) for line in (hanzi_1, hanzi_2) for k in re.findall(r"\\k(\d+)", line)]
+    assert abs(sum(ks) / 100 - (cues[0].words[-1].end - cues[0].start)) < 0.1
+    assert re.search(r"\\k(\d+)", english) and re.search(r"\\k(\d+)", english).group(1) == "0"
+    # Tone colours: every hanzi carries its written tone's colour (bright once spoken, dim before).
+    hanzi = [(tags, t) for line in (hanzi_1, hanzi_2) for tags, t in _tags_and_text(line) if has_cjk_char(t)]
+    tones = tone_numbers(text)
+    assert len(hanzi) == len(tones)
+    for (tags, char), tone in zip(hanzi, tones):
+        assert f"\\1c{ass_colour(TONE_COLOURS[tone])}" in tags and f"\\2c{ass_colour(TONE_COLOURS[tone], True)}" in tags
+    # Ruby layout: each pinyin line is exactly as wide as its hanzi line (word cells of equal width),
+    # so centred, each word's pinyin stands over it.
+    for pinyin, hanzi_line in ((pinyin_1, hanzi_1), (pinyin_2, hanzi_2)):
+        p_width = _line_width(pinyin, ASS_SIZES["pinyin"])
+        h_width = _line_width(hanzi_line, ASS_SIZES["hanzi"])
+        assert abs(p_width - h_width) < 2.0, (p_width, h_width)  # measured by pieces: kerning differs a little
+    assert "".join(t for _, t in _tags_and_text(pinyin_1)).replace("\\h", "").strip().startswith("wǒmen míngtiān")
+
+
+def has_cjk_char(text: str) -> bool:
+    return any("\u4e00" <= c <= "\u9fff" for c in text)
+
+
+def test_burned_in_video_keeps_the_duration_and_shows_the_subtitles_only_in_cues(tmp_path):
+    """ffmpeg + libass: a frame inside a cue differs from the source's where the subtitles are; a frame
+    before any cue is the source's."""
+    import subprocess
+
+    import av
+    import numpy as np
+
+    from app.video import burn_in
+
+    source = tmp_path / "grey.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=0x336699:s=426x240:r=25:d=6",
+                    "-f", "lavfi", "-i", "sine=f=220:d=6", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    "-shortest", str(source)], check=True, capture_output=True)
+    cues = build_cues([timed("我们一起去北京吧。", 2.0, per_char=0.3)])
+    out = burn_in(source, cues, ["hanzi", "pinyin"], tmp_path / "burned.mp4", 6.0)
+
+    def frames(path):
+        with av.open(str(path)) as c:
+            duration = float(c.duration / av.time_base)
+            return duration, {round(f.time, 2): f.to_ndarray(format="rgb24").astype(int) for f in c.decode(video=0)}
+
+    (d_src, src), (d_out, burned) = frames(source), frames(out)
+    assert abs(d_out - d_src) < 0.1
+    inside, before = 3.0, 1.0
+    changed = np.abs(burned[inside] - src[inside]).max(axis=2) > 48
+    assert changed[120:].mean() > 0.02 and changed[:60].mean() == 0
+    assert (np.abs(burned[before] - src[before]).max(axis=2) > 48).mean() == 0

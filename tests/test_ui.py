@@ -157,3 +157,24 @@ def test_upload_size_limit_is_configurable(tmp_path, zh_synth):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_video_link_with_keep_the_video_plays_as_video(client, endpoints, site, app_url):
+    """"Keep the video": the link's video is downloaded (a single-file rendition) and the study player
+    plays it as video, served by the app itself."""
+    import re
+    import urllib.request
+
+    from tests.served_media import media_duration
+
+    result = client.predict(site.url("clip.mp4"), "zh", "none", ["hanzi", "pinyin"], keep_video=True,
+                            api_name=endpoints["url"])
+    check_result(result, site.sentences)
+    player = result[1]
+    assert "<video" in player and "<audio" not in player
+    src = re.search(r'src="(/gradio_api/file=[^"]+)"', player).group(1)
+    assert src.endswith("video.mp4")
+    with urllib.request.urlopen(app_url.rstrip("/") + src, timeout=30) as response:
+        served = response.read()
+    assert served == (site.folder / "clip.mp4").read_bytes()  # the download itself, not re-encoded
+    assert media_duration(site.folder / "clip.mp4") > 1
