@@ -330,9 +330,10 @@ def _result_panel() -> Panel:
     player = gr.HTML(elem_id="study-player", js_on_load=None)
     gr.HTML(LEGEND, js_on_load=None)
     transcript = gr.HTML(elem_id="transcript", js_on_load=None)
+    # The player's saved words travel to the export handler in this box, in the page but not shown
+    # (app/static/player.js fills it).
+    saved_words = gr.Textbox(elem_id="saved-words", visible="hidden", show_label=False)
     with gr.Row(equal_height=True):
-        # The player's saved words travel to the export handler in this hidden box (app/static/player.js).
-        saved_words = gr.Textbox(elem_id="saved-words", elem_classes=["zimu-hidden"], show_label=False)
         export_button = gr.Button("Export saved words as an Anki deck", elem_id="export-deck")
         deck = [gr.DownloadButton("Download Anki deck (.apkg)", elem_id="download-apkg"),
                 gr.DownloadButton("Download deck as CSV (Pleco, Anki)", elem_id="download-csv")]
