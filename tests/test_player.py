@@ -127,6 +127,9 @@ def test_pause_after_each_line_and_loop(page):
     page.evaluate(f"{MEDIA}.play()")
     page.wait_for_function(f"{MEDIA}.paused", timeout=5_000)
     assert abs(page.evaluate(f"{MEDIA}.currentTime") - first["end"]) < 0.15  # stopped at the line's end
+    page.evaluate(f"{MEDIA}.play()")  # play again: on into what follows, not stopped at the same end
+    page.wait_for_function(f"{MEDIA}.currentTime > {first['end'] + 0.3}", timeout=5_000)
+    page.evaluate(f"{MEDIA}.pause()")
     page.locator(".zimu-controls input[data-action=pause-after]").uncheck()
 
     seek(page, first["start"] + 0.05)

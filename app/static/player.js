@@ -5,7 +5,7 @@
   if (window.zimuPlayer) return;
   const Z = window.zimuPlayer = {
     data: null, dataText: null, current: -1, loop: -1, pauseAfter: false, hide: new Set(), level: 0,
-    saved: new Map(), pinned: false, hideTimer: null, raf: 0, lastTime: 0,
+    saved: new Map(), pinned: false, stopped: -1, hideTimer: null, raf: 0, lastTime: 0,
   };
   const $ = (sel, root = document) => root.querySelector(sel);
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
@@ -72,14 +72,17 @@
       m.currentTime = cues[Z.loop].start;
       return;
     }
-    if (Z.pauseAfter && Z.current >= 0 && cues[Z.current] && Z.lastTime < cues[Z.current].end &&
-        t >= cues[Z.current].end && !m.paused) {
+    // Pause once per line: after the pause, play goes on into the next line.
+    if (Z.pauseAfter && Z.current >= 0 && cues[Z.current] && Z.stopped !== Z.current &&
+        Z.lastTime < cues[Z.current].end && t >= cues[Z.current].end && !m.paused) {
+      Z.stopped = Z.current; Z.ownSeek = true;
       m.pause();
       m.currentTime = cues[Z.current].end - 0.01;
     }
     Z.lastTime = t;
     const i = cueAt(m.currentTime);
     if (i !== Z.current || String(i) !== ($(".zimu-player .zimu-captions") || {dataset: {}}).dataset.cue) {
+      if (i >= 0 && i !== Z.stopped) Z.stopped = -1;
       if (i >= 0 || !Z.pauseAfter) Z.current = i;
       showCaption(i);
       if (i >= 0) highlight(i);
@@ -96,6 +99,8 @@
   for (const type of ["play", "seeked", "timeupdate", "loadedmetadata"]) {
     document.addEventListener(type, (e) => {
       if (!e.target.classList || !e.target.classList.contains("zimu-media")) return;
+      // A seek by the learner (not the pause's own step back) lets the line pause at its end again.
+      if (type === "seeked") { if (Z.ownSeek) Z.ownSeek = false; else Z.stopped = -1; }
       tick();
       if (type === "play" && !Z.raf) Z.raf = requestAnimationFrame(loop);
       if (type === "loadedmetadata") { e.target.playbackRate = Z.rate || 1; drawControls(); }
@@ -106,7 +111,7 @@
     const m = media(), cue = Z.data && Z.data.cues[i];
     if (!m || !cue) return;
     m.currentTime = cue.start + 0.001;
-    Z.current = i; Z.lastTime = cue.start;
+    Z.current = i; Z.lastTime = cue.start; Z.stopped = -1;
     if (Z.loop >= 0) Z.loop = i;
     showCaption(i); highlight(i);
     m.play().catch(() => {});
@@ -125,7 +130,7 @@
       `<label><input type="checkbox" data-action="pause-after" ${Z.pauseAfter ? "checked" : ""}> Pause after each line</label></span>` +
       `<span class="group"><label>Speed <select data-action="rate">${rates}</select></label>` +
       `<label>Underline <select data-action="level">${levels}</select></label>` +
-      `<button type="button" data-action="add-level">Save every underlined word</button>` +
+      `<button type="button" data-action="add-level">Save every word at or above this level</button>` +
       `<button type="button" data-action="fullscreen">Full screen</button></span>`;
     applyHide();
     renderSaved();
@@ -228,7 +233,8 @@
     if (remove) { toggleSaved(remove.dataset.word); return; }
     const action = t.closest("button[data-action]");
     if (action && action.dataset.action === "add-level") {
-      const level = Z.level || 1;
+      if (!Z.level) { const l = $(".zimu-player .zimu-saved"); if (l) l.insertAdjacentHTML("beforeend", " <i>Choose a level to underline first.</i>"); return; }
+      const level = Z.level;
       for (const [word, card] of Object.entries(Z.data.cards)) {
         if ((card.hsk || 10) >= level && !Z.saved.has(word)) Z.saved.set(word, {word, cue: card.first});
       }
