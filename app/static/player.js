@@ -182,9 +182,12 @@
       `<button type="button" class="card-save" data-word="${esc(word)}" data-cue="${cueOf(el, word)}">${saved ? "Saved ✓ (remove)" : "Save word"}</button>`;
     box.hidden = false;
     if (el.closest(".zimu-card")) return;  // re-drawn after Save: stays where it is
-    const r = el.getBoundingClientRect();
+    const r = el.getBoundingClientRect(), h = box.offsetHeight;
     box.style.left = `${Math.max(8, Math.min(r.left, window.innerWidth - 340))}px`;
-    box.style.top = `${r.bottom + 6 + 240 < window.innerHeight ? r.bottom + 6 : Math.max(8, r.top - 246)}px`;
+    // Above a caption (below it lies the English line and the video's controls), else below the word
+    // when there is room.
+    const above = el.closest(".zimu-captions") || r.bottom + 6 + h > window.innerHeight;
+    box.style.top = `${above ? Math.max(8, r.top - h - 6) : r.bottom + 6}px`;
   }
 
   function hideCardSoon() {
