@@ -22,7 +22,6 @@ is outside the timed part except for cold-start. Wall, CPU, RTF, peak RSS, CER.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import resource
@@ -45,21 +44,19 @@ def build_long_file(data: Path, minutes: float, out: Path) -> tuple[float, str]:
     """Clips joined with short gaps until `minutes` is reached; returns seconds and the reference text.
     The audio is written in pieces (int16 through PyAV's encoder), never held whole as float32."""
     from app.audio import SAMPLE_RATE, load_audio, write_audio
+    from app.corpus import clip_path, read_split
 
-    rows = []
-    for split in ("test", "dev", "train"):
-        with open(data / f"{split}.tsv", encoding="utf-8", newline="") as f:
-            rows += list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    rows = [row for split in ("test", "dev", "train") for row in read_split(data, split)]
     pieces, text, total = [], [], 0.0
     gap = np.zeros(int(GAP_SECONDS * SAMPLE_RATE), dtype=np.int16)
     for row in rows:
-        audio = load_audio(data / "clips" / row["path"])
-        pieces += [(np.clip(audio, -1, 1) * 32767).astype(np.int16), gap]
+        audio = load_audio(clip_path(data, row), dtype=np.int16)
+        pieces += [audio, gap]
         text.append(row["sentence"])
         total += audio.size / SAMPLE_RATE + GAP_SECONDS
         if total >= minutes * 60:
             break
-    write_audio(np.concatenate(pieces).astype(np.float32) / 32767, out, bitrate="48k")
+    write_audio(np.concatenate(pieces), out, bitrate="48k")
     return total, "".join(text)
 
 
@@ -177,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         long_file = Path(tmp) / "long.mp3"
         seconds, reference = build_long_file(args.data, args.minutes, long_file)
         if any(v.startswith("cold-start") for v in variants):
-            from app.audio import load_audio, write_audio
+            from app.audio import SAMPLE_RATE, load_audio, write_audio
 
-            write_audio(load_audio(long_file)[:10 * 16000], Path(tmp) / "clip10.mp3", bitrate="48k")
+            write_audio(load_audio(long_file)[:10 * SAMPLE_RATE], Path(tmp) / "clip10.mp3", bitrate="48k")
         print(f"audio: {long_file.stat().st_size / 1e6:.1f} MB MP3, {seconds / 60:.1f} min built from zh-synth "
               f"clips; {len(variants)} variants x {args.rounds} rounds, alternating order", flush=True)
         results: dict[str, list[dict]] = {v: [] for v in variants}

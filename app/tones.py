@@ -29,7 +29,6 @@ TEMPLATES: dict[int, tuple[float, ...]] = {
     5: (2.7, 2.65, 2.75, 2.95, 3.0),
 }
 LEVEL_WEIGHT = 0.2
-TONE_NAMES = {1: "1st (high level)", 2: "2nd (rising)", 3: "3rd (low dipping)", 4: "4th (falling)", 5: "neutral"}
 
 
 @dataclass

@@ -2,9 +2,9 @@
 
 Decoding tries libsndfile (soundfile: WAV, FLAC, MP3, Ogg Vorbis/Opus) first and falls back to
 PyAV (the ffmpeg libraries: M4A, WebM, ...). `app.audio.load_audio` is not used here on purpose:
-it goes through `faster_whisper.decode_audio`, which runs `gc.collect()` on every call — about
-130 ms per clip once transformers is imported, 100x the decode itself — and it wants a path,
-while Hub datasets hand over bytes. Resampling is soxr (the resampler librosa uses).
+it wants a path, while Hub datasets hand over bytes, and it runs `gc.collect()` after each file
+(right for one long upload, about 130 ms per clip once transformers is imported, 100x the decode
+of a short clip). Resampling is soxr (the resampler librosa uses).
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ import io
 
 import numpy as np
 
-from app.audio import SAMPLE_RATE
-
-CODECS = ("original", "opus", "flac")
-
+from app.audio import SAMPLE_RATE, to_int16
+from app.errors import first_line
 
 class DecodeError(Exception):
     """The bytes are not audio that libsndfile or ffmpeg can decode (or hold no samples)."""
@@ -64,7 +62,7 @@ def decode(data: bytes) -> np.ndarray:
         except DecodeError:
             raise
         except Exception as exc:
-            raise DecodeError(str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__) from exc
+            raise DecodeError(first_line(exc)) from exc
     if audio.size == 0:
         raise DecodeError("no audio samples")
     return np.ascontiguousarray(resample(audio.astype(np.float32, copy=False), rate))
@@ -93,7 +91,7 @@ def _encode_opus(audio: np.ndarray, bitrate: int) -> bytes:
     # falls back to PyAV for those.
     import av
 
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)[None, :]
+    pcm = to_int16(audio)[None, :]
     buf = io.BytesIO()
     options = {"fflags": "+bitexact", "page_duration": "500000"}
     with av.open(buf, "w", format="ogg", options=options) as container:

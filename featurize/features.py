@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from app.audio import SAMPLE_RATE
+from app.model import embedded_model_dir, is_embedded
 
 HOP = 160
 HALF_WINDOW = 200  # n_fft // 2: the centred STFT reaches this far past a frame's centre
@@ -49,9 +50,7 @@ def load_feature_extractor(model: str | None):
 
 
 def _model_folder(model: str | None) -> Path | None:
-    if not model:
-        from app.model import embedded_model_dir
-
+    if is_embedded(model):
         return embedded_model_dir()
     path = Path(model).expanduser()
     return path if path.is_dir() else None

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.errors import UserError
+from app.errors import UserError, first_line
 
 UPLOADED = ["data/*.parquet", "manifest.json", "README.md"]
 
 
 def _one_line(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def check_repo(repo: str, private: bool = False) -> None:

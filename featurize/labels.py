@@ -1,5 +1,9 @@
 """Whisper training labels: a sentence -> normalised text -> the token ids the decoder learns.
 
+This module owns the Whisper tokenizer as training uses it: `load_tokenizer` repairs what CTranslate2
+folders ship (training.convert builds its processor from it too), and `timestamped` is the one
+layout of a timed label.
+
 The text form is `app.text.normalize_label` (Simplified, width unified, punctuation kept), the
 one owner of Chinese normalisation. The ids are exactly what Hugging Face's Whisper fine-tuning
 recipe feeds the model: `tokenizer(text).input_ids` after `set_prefix_tokens(language, task)`,
@@ -13,7 +17,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from app.errors import UserError
+from app.errors import UserError, first_line
+from app.model import describe_model, embedded_model_dir, is_embedded
 from app.text import normalize_label
 
 # The decoder's position table (max_target_positions) in every Whisper size.
@@ -22,15 +27,15 @@ TIMESTAMP_STEP = 0.02
 TIMESTAMP_COUNT = 1501  # <|0.00|> ... <|30.00|>
 
 
-def describe_model(model: str | None) -> str:
-    return model or "embedded whisper-base (app.model.embedded_model_dir)"
+def timestamped(prefix: list[int], body: list[int], duration: float, first_timestamp: int, eot: int) -> list[int]:
+    """A clip as one timed segment: prefix <|0.00|> text <|end time|> <|endoftext|> (end capped at 30 s)."""
+    end = first_timestamp + min(round(duration / TIMESTAMP_STEP), TIMESTAMP_COUNT - 1)
+    return [*prefix, first_timestamp, *body, end, eot]
 
 
 def _tokenizer_file(model: str | None) -> Path | None:
     """tokenizer.json of a CTranslate2 folder (no HF tokenizer_config.json), else None."""
-    if not model:
-        from app.model import embedded_model_dir
-
+    if is_embedded(model):
         return embedded_model_dir() / "tokenizer.json"
     path = Path(model).expanduser()
     if path.is_dir() and (path / "tokenizer.json").is_file() and not (path / "tokenizer_config.json").is_file():
@@ -54,8 +59,8 @@ def load_tokenizer(model: str | None):
     except UserError:
         raise
     except Exception as exc:
-        first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
-        raise UserError(f"could not load the Whisper tokenizer of {describe_model(model)}: {first}") from exc
+        raise UserError(f"could not load the Whisper tokenizer of {describe_model(model)}: "
+                        f"{first_line(exc, 160)}") from exc
     # A bare tokenizer.json marks <|zh|>, <|transcribe|>, ... special but does not list them as
     # additional special tokens; HF's Whisper code derives timestamp_begin from that list.
     listed = set(tokenizer.all_special_ids)
@@ -82,7 +87,8 @@ def tokenizer_fingerprint(model: str | None) -> str:
         tokenizer_file = Path(model).expanduser() / "tokenizer.json"
     if tokenizer_file is None:
         return f"hub:{model}"
-    return "sha256:" + hashlib.sha256(tokenizer_file.read_bytes()).hexdigest()
+    with open(tokenizer_file, "rb") as f:
+        return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class LabelMaker:
@@ -113,8 +119,7 @@ class LabelMaker:
         if not self.timestamps:
             return self.tokenizer(text).input_ids
         body = self.tokenizer(text, add_special_tokens=False).input_ids
-        end = self.first_timestamp + min(round(duration / TIMESTAMP_STEP), TIMESTAMP_COUNT - 1)
-        return [*self.prefix, self.first_timestamp, *body, end, self.eot]
+        return timestamped(self.prefix, body, duration, self.first_timestamp, self.eot)
 
     def decodes_back(self, ids: list[int], text: str) -> bool:
         """Prefix present, <|endoftext|> last, and the text tokens decode to exactly `text`."""

@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from app.audio import SAMPLE_RATE
+from app.files import write_atomic
 from featurize.features import PADDED_FLOAT32_BYTES
 
 MANIFEST_NAME = "manifest.json"
@@ -111,7 +113,7 @@ def write(out: Path, planned, all_stats: dict[str, dict], featurizer, specs) -> 
         "store": settings.store,
         "audio_codec": settings.audio_codec if settings.store == "audio" else None,
         "opus_bitrate": settings.opus_bitrate if settings.store == "audio" else None,
-        "sampling_rate": 16000,
+        "sampling_rate": SAMPLE_RATE,
         "model": settings.model or "embedded:whisper-base",
         "tokenizer": {"fingerprint": settings.tokenizer, "language": settings.language, "task": settings.task,
                       **featurizer.labels.describe()},
@@ -125,8 +127,8 @@ def write(out: Path, planned, all_stats: dict[str, dict], featurizer, specs) -> 
         "total": _totals(list(all_stats.values())),
         "failed": failed,
     }
-    _atomic_write(out / MANIFEST_NAME, json.dumps(body, indent=2, ensure_ascii=False) + "\n")
-    _atomic_write(out / CARD_NAME, _card(body))
+    write_atomic(out / MANIFEST_NAME, json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+    write_atomic(out / CARD_NAME, _card(body))
     return out / MANIFEST_NAME
 
 
@@ -145,12 +147,6 @@ def _card(body: dict) -> str:
     for split, t in body["splits"].items():
         lines.append(f"| {split} | {t['rows']} | {t['hours']:.2f} | {t['bytes'] / 1e6:.1f} |")
     return "\n".join(lines) + "\n"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def read(out: str | os.PathLike) -> dict:

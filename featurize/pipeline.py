@@ -64,6 +64,36 @@ class Settings:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+@dataclass
+class _Tally:
+    """One shard's counts: clips read, left out by weight, dropped by reason (with the first clips
+    named), decode failures, seconds of audio kept."""
+
+    clips_read: int = 0
+    sampled_out: int = 0
+    seconds: float = 0.0
+    dropped: Counter = field(default_factory=Counter)
+    named: dict[str, list[str]] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)
+
+    def drop(self, name: str, reason: str, count: int, detail: str = "") -> None:
+        self.dropped[reason] += count
+        listed = self.named.setdefault(reason, [])
+        if len(listed) < MAX_FAILED_LISTED:
+            listed.append(f"{name}: {detail}" if detail else name)
+
+    def stats(self, kept: int) -> dict:
+        return {
+            "clips_read": self.clips_read,
+            "sampled_out": self.sampled_out,
+            "kept": kept,
+            "dropped": {r: self.dropped[r] for r in DROP_REASONS if self.dropped[r]},
+            "dropped_clips": {r: self.named[r] for r in DROP_REASONS if r in self.named},
+            "audio_seconds": round(self.seconds, 3),
+            "failed": self.failed,
+        }
+
+
 class Featurizer:
     """Holds what every shard of a run shares (tokenizer, feature extractor); one per process."""
 
@@ -78,99 +108,94 @@ class Featurizer:
     def write_shard(self, unit: Unit, path: Path, progress=lambda n: None) -> dict:
         """Featurise `unit` into `path` (atomically); returns the shard's stats."""
         started = time.perf_counter()
-        s = self.settings
+        tally = _Tally()
         rows: dict[str, list] = {name: [] for name in self.schema.names}
-        dropped: Counter = Counter()
-        named: dict[str, list[str]] = {}  # drop reason -> the first clips dropped for it
-        failed: list[str] = []
-        clips_read = sampled_out = 0
-        seconds = 0.0
-        augmenting = s.augment.active and unit.split in s.augment_splits
-        def drop(name: str, reason: str, count: int, detail: str = "") -> None:
-            dropped[reason] += count
-            listed = named.setdefault(reason, [])
-            if len(listed) < MAX_FAILED_LISTED:
-                listed.append(f"{name}: {detail}" if detail else name)
-
         for clip in unit.clips():
-            clips_read += 1
+            tally.clips_read += 1
             progress(1)
-            try:
-                clip.check(s.max_file_bytes)
-            except Refused as exc:
-                log.warning("refused %s: %s: %s", clip.name, exc.reason, exc.detail)
-                drop(clip.name, exc.reason, 1, exc.detail)
+            labelled = self._labelled(unit, clip, tally)
+            if labelled is None:
                 continue
-            n = copies(unit.source.weight, s.seed, unit.source, unit.split, clip.key)
-            if n == 0:
-                sampled_out += 1
-                continue
-            text = self.labels.text(clip.sentence)
-            if not text:
-                drop(clip.name, "empty_sentence", n)
-                continue
-            ids = self.labels.ids(text, 0.0)
-            if len(ids) > labels.DECODER_MAX_TOKENS:
-                drop(clip.name, "label_too_long", n)
-                continue
-            if not self.labels.decodes_back(ids, text):
-                log.warning("skipped %s: label ids do not decode back to %r", clip.name, text)
-                drop(clip.name, "label_mismatch", n)
-                continue
-            try:
-                original = clip.read_audio(s.max_file_bytes)
-                audio = audio_codec.decode(original)
-            except Refused as exc:  # the file changed since clip.check
-                log.warning("refused %s: %s: %s", clip.name, exc.reason, exc.detail)
-                drop(clip.name, exc.reason, 1, exc.detail)
-                continue
-            except (OSError, audio_codec.DecodeError) as exc:
-                reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                log.warning("skipped %s: cannot decode (%s)", clip.name, reason)
-                drop(clip.name, "decode_failed", n, reason)
-                if len(failed) < MAX_FAILED_LISTED:
-                    failed.append(f"{clip.name}: {reason}")
-                continue
-            for copy in range(n):
-                note = ""
-                clip_audio = audio
-                if augmenting:
-                    rng = rng_for(s.seed, unit.source.written, unit.split, clip.key, copy)
-                    clip_audio, note = augment(audio, s.augment, rng)
-                duration = clip_audio.size / SAMPLE_RATE
-                if duration > s.max_duration:
-                    drop(clip.name, "audio_too_long", 1, f"{duration:.1f} s")
-                    continue
-                rows["id"].append(f"{clip.key}#{copy}")
-                rows["source"].append(unit.source.written)
-                rows["text"].append(text)
-                rows["labels"].append(self.labels.ids(text, duration) if s.timestamps else ids)
-                rows["duration"].append(duration)
-                rows["augment"].append(note)
-                if s.store == "audio":
-                    rows["audio"].append({"bytes": self._stored_audio(clip_audio, original, changed=bool(note)),
-                                          "path": Path(clip.path or clip.key).name})
-                else:
-                    mel = features.unpadded_log_mel(clip_audio, self.extractor)
-                    rows["log_mel"].append(mel.astype("<f2").tobytes())
-                    rows["num_frames"].append(mel.shape[1])
-                seconds += duration
-        kept = len(rows["id"])
-        stats = {
-            "fingerprint": self.fingerprint,
-            "split": unit.split,
-            "source": unit.source.written,
-            "clips_read": clips_read,
-            "sampled_out": sampled_out,
-            "kept": kept,
-            "dropped": {r: dropped[r] for r in DROP_REASONS if dropped[r]},
-            "dropped_clips": {r: named[r] for r in DROP_REASONS if r in named},
-            "audio_seconds": round(seconds, 3),
-            "failed": failed,
-            "elapsed_s": round(time.perf_counter() - started, 3),
-        }
+            text, ids, n = labelled
+            decoded = self._decoded(clip, tally, n)
+            if decoded is not None:
+                self._add_copies(rows, unit, clip, text, ids, n, *decoded, tally)
+        stats = {"fingerprint": self.fingerprint, "split": unit.split, "source": unit.source.written,
+                 **tally.stats(kept=len(rows["id"])), "elapsed_s": round(time.perf_counter() - started, 3)}
         shards.write_shard(path, rows, self.schema, stats)
         return shards.read_stats(path)
+
+    def _labelled(self, unit: Unit, clip, tally: _Tally) -> tuple[str, list[int], int] | None:
+        """(label text, label ids, copies to make) of a clip that may be read, else None (counted)."""
+        try:
+            clip.check(self.settings.max_file_bytes)
+        except Refused as exc:
+            log.warning("refused %s: %s: %s", clip.name, exc.reason, exc.detail)
+            tally.drop(clip.name, exc.reason, 1, exc.detail)
+            return None
+        n = copies(unit.source.weight, self.settings.seed, unit.source, unit.split, clip.key)
+        if n == 0:
+            tally.sampled_out += 1
+            return None
+        text = self.labels.text(clip.sentence)
+        if not text:
+            tally.drop(clip.name, "empty_sentence", n)
+            return None
+        ids = self.labels.ids(text, 0.0)
+        if len(ids) > labels.DECODER_MAX_TOKENS:
+            tally.drop(clip.name, "label_too_long", n)
+            return None
+        if not self.labels.decodes_back(ids, text):
+            log.warning("skipped %s: label ids do not decode back to %r", clip.name, text)
+            tally.drop(clip.name, "label_mismatch", n)
+            return None
+        return text, ids, n
+
+    def _decoded(self, clip, tally: _Tally, n: int) -> tuple[bytes, np.ndarray] | None:
+        """(the file's bytes, its 16 kHz mono samples), else None (counted)."""
+        try:
+            original = clip.read_audio(self.settings.max_file_bytes)
+            return original, audio_codec.decode(original)
+        except Refused as exc:  # the file changed since clip.check
+            log.warning("refused %s: %s: %s", clip.name, exc.reason, exc.detail)
+            tally.drop(clip.name, exc.reason, 1, exc.detail)
+        except (OSError, audio_codec.DecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            log.warning("skipped %s: cannot decode (%s)", clip.name, reason)
+            tally.drop(clip.name, "decode_failed", n, reason)
+            if len(tally.failed) < MAX_FAILED_LISTED:
+                tally.failed.append(f"{clip.name}: {reason}")
+        return None
+
+    def _add_copies(self, rows: dict[str, list], unit: Unit, clip, text: str, ids: list[int], n: int,
+                    original: bytes, audio: np.ndarray, tally: _Tally) -> None:
+        """The clip's n rows (each training-split copy augmented on its own seed) that fit the duration."""
+        s = self.settings
+        augmenting = s.augment.active and unit.split in s.augment_splits
+        for copy in range(n):
+            note = ""
+            clip_audio = audio
+            if augmenting:
+                rng = rng_for(s.seed, unit.source.written, unit.split, clip.key, copy)
+                clip_audio, note = augment(audio, s.augment, rng)
+            duration = clip_audio.size / SAMPLE_RATE
+            if duration > s.max_duration:
+                tally.drop(clip.name, "audio_too_long", 1, f"{duration:.1f} s")
+                continue
+            rows["id"].append(f"{clip.key}#{copy}")
+            rows["source"].append(unit.source.written)
+            rows["text"].append(text)
+            rows["labels"].append(self.labels.ids(text, duration) if s.timestamps else ids)
+            rows["duration"].append(duration)
+            rows["augment"].append(note)
+            if s.store == "audio":
+                rows["audio"].append({"bytes": self._stored_audio(clip_audio, original, changed=bool(note)),
+                                      "path": Path(clip.path or clip.key).name})
+            else:
+                mel = features.unpadded_log_mel(clip_audio, self.extractor)
+                rows["log_mel"].append(mel.astype("<f2").tobytes())
+                rows["num_frames"].append(mel.shape[1])
+            tally.seconds += duration
 
     def _stored_audio(self, audio: np.ndarray, original: bytes, changed: bool) -> bytes:
         s = self.settings

@@ -86,16 +86,13 @@ class WhisperCollator:
     loss) and drop the leading <|startoftranscript|>, which the model prepends itself."""
 
     decoder_start_token_id: int = 50258
-    return_tensors: str = "pt"  # "pt" (torch) or "np"
 
     def __call__(self, rows: list[dict]) -> dict:
+        import torch
+
         input_features = np.stack([np.asarray(r["input_features"], dtype=np.float32) for r in rows])
         labels = pad_labels([r["labels"] for r in rows], self.decoder_start_token_id)
-        if self.return_tensors == "pt":
-            import torch
-
-            return {"input_features": torch.from_numpy(input_features), "labels": torch.from_numpy(labels)}
-        return {"input_features": input_features, "labels": labels}
+        return {"input_features": torch.from_numpy(input_features), "labels": torch.from_numpy(labels)}
 
 
 def pad_labels(label_lists: list[list[int]], decoder_start_token_id: int) -> np.ndarray:

@@ -154,8 +154,9 @@ class RunOptions:
 def run(specs: list[SourceSpec], settings: Settings, options: RunOptions,
         audio_column: str | None = None, text_column: str | None = None, push_to_hub=None) -> dict:
     """Plan, resume, featurise this process's share, write the manifest when all is done."""
-    from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from app.progress import progress
 
     data = check_output(options.out)
     featurizer = Featurizer(settings)  # fails fast on a bad --model / tokenizer
@@ -173,11 +174,10 @@ def run(specs: list[SourceSpec], settings: Settings, options: RunOptions,
     total = sum(p.unit.size or 0 for p in todo) if all(p.unit.size is not None for p in todo) else None
     started = time.perf_counter()
     done_now: dict[str, dict] = {}
-    # Redraw often on a terminal, every 30 s in a log file (Slurm/k8s), never with --quiet.
-    bar_options = dict(disable=not options.progress, dynamic_ncols=True,
-                       mininterval=0.1 if sys.stderr.isatty() else 30)
-    with logging_redirect_tqdm(), tqdm(total=total, unit="clip", desc="featurize", **bar_options) as bar, \
-            tqdm(total=len(mine), initial=len(finished), unit="shard", desc="shards", position=1,
+    # Bars on a terminal, lines every 30 s in a log file (Slurm/k8s; app.progress), none with --quiet.
+    bar_options = dict(disable=not options.progress, dynamic_ncols=True, mininterval=0.1)
+    with logging_redirect_tqdm(), progress(total=total, unit="clip", desc="featurize", **bar_options) as bar, \
+            progress(total=len(mine), initial=len(finished), unit="shard", desc="shards", position=1,
                  **bar_options) as shard_bar:
         if options.num_proc <= 1 or len(todo) <= 1:
             _one_torch_thread()

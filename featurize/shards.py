@@ -15,12 +15,13 @@ closing manifest need only the footers, never the rows.
 from __future__ import annotations
 
 import json
-import os
-import socket
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from app.audio import SAMPLE_RATE
+from app.files import atomic_path
 
 STATS_KEY = b"featurize"
 ROW_GROUP_ROWS = 100  # small row groups: streaming readers and the Hub viewer fetch little at a time
@@ -30,7 +31,7 @@ def shard_name(split: str, index: int, count: int) -> str:
     return f"{split}-{index:05d}-of-{count:05d}.parquet"
 
 
-def schema(store: str, sampling_rate: int = 16000) -> pa.Schema:
+def schema(store: str, sampling_rate: int = SAMPLE_RATE) -> pa.Schema:
     """Columns of one row. `audio` mode keeps compressed audio (log-mel computed at training time),
     `logmel` mode keeps float16 log-mel (n_mels, num_frames) without Whisper's 30 s padding."""
     from datasets import Audio, Features, List, Value
@@ -52,21 +53,13 @@ def schema(store: str, sampling_rate: int = 16000) -> pa.Schema:
 
 
 def write_shard(path: Path, rows: dict[str, list], table_schema: pa.Schema, stats: dict) -> None:
-    """Write atomically: temp file in the same folder, fsync, os.replace."""
+    """Write atomically (app.files: hidden temporary beside it, fsync, os.replace)."""
     table = pa.Table.from_pydict(rows, schema=table_schema)
     metadata = dict(table_schema.metadata or {})
     metadata[STATS_KEY] = json.dumps(stats, ensure_ascii=False).encode()
     table = table.replace_schema_metadata(metadata)
-    # Hidden (leading dot) so that load_dataset's file patterns never pick a half-written shard;
-    # host + pid so cluster workers sharing a folder never write the same temporary name.
-    tmp = path.with_name(f".{path.name}.{socket.gethostname()}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_stats(path: Path) -> dict | None:
@@ -78,7 +71,3 @@ def read_stats(path: Path) -> dict | None:
         return None
     stats["bytes"] = path.stat().st_size
     return stats
-
-
-def stale_temporaries(folder: Path) -> list[Path]:
-    return sorted(folder.glob(".*.parquet.*.tmp"))

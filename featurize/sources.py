@@ -25,7 +25,6 @@ with a reason of REFUSALS, counted and named like any other dropped clip, never 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import math
 import os
@@ -36,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from app.errors import UserError
+from app.corpus import read_table
+from app.errors import UserError, first_line
 
 KINDS = ("cv", "hf", "manifest")
 CV_DEFAULT_SPLITS = ("train", "dev", "test")
@@ -251,20 +251,6 @@ def copies(weight: float, seed: int, source: SourceSpec, split: str, key: str) -
 # --- local sources: cv release folders and manifests -------------------------------------------
 
 
-def _read_table(path: Path) -> tuple[list[str], list[dict]]:
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    # Common Voice's TSVs are unquoted (sentences may contain '"'); CSVs follow the usual quoting.
-    quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    csv.field_size_limit(sys.maxsize)
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f, delimiter=delimiter, quoting=quoting)
-            rows = list(reader)
-            return list(reader.fieldnames or []), rows
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UserError(f"could not read {path}: {exc}") from exc
-
-
 def _local_rows(spec: SourceSpec, split: str, columns: tuple[str, str], allow_outside: bool = False) -> list[Row]:
     audio_column, text_column = columns
     if spec.kind == "cv":
@@ -274,7 +260,7 @@ def _local_rows(spec: SourceSpec, split: str, columns: tuple[str, str], allow_ou
     else:
         table = Path(spec.location)
         audio_root = dataset = table.parent
-    names, rows = _read_table(table)
+    names, rows = read_table(table)
     missing = [c for c in (audio_column, text_column) if c not in names]
     if missing:
         raise UserError(
@@ -321,7 +307,7 @@ def _row_refusal(row: dict, fields: int, rel: str, path: str, dataset: Path,
 
 
 def _hub_error(spec: SourceSpec, split: str, exc: Exception) -> UserError:
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    first = first_line(exc)
     where = spec.location + (f" ({spec.config})" if spec.config else "") + f" split {split}"
     return UserError(f"could not open Hugging Face dataset {where}: {type(exc).__name__}: {first} "
                      "(offline, gated or misspelt? a local copy works as hf:/path/to/folder:SPLIT)")

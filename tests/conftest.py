@@ -1,4 +1,12 @@
-"""Shared fixtures: the zh-synth corpus beside the checkout, the embedded model, a running app."""
+"""Shared fixtures: the zh-synth corpus beside the checkout, the embedded model, a running app; and the
+test tiers.
+
+Tiers (pytest.ini): `fast` loads no Whisper model and starts no app, featurize or training process
+(`python -m pytest -m fast`, under a minute); `model` does (in-process or in a subprocess); `slow` takes
+long (browser, whole app, many clips). A test is marked `model` here when it uses a fixture that loads
+or runs a model (MODEL_FIXTURES), or by its file when it starts `python -m app transcribe` itself;
+every test marked neither is `fast`, and a fast test that builds a faster-whisper model fails.
+"""
 
 from __future__ import annotations
 
@@ -19,9 +27,48 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("ZIMU_TEST_DATA", ROOT.parent / "shared" / "data" / "zh-synth"))
 
 
+# Fixtures that load a Whisper model or run a process that does (the app, featurize, training).
+MODEL_FIXTURES = {"model", "app_url", "fuzz_app", "small_queue_app", "features", "reference_run"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if MODEL_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.model)
+        if item.get_closest_marker("model") is None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.fast)
+
+
+@pytest.fixture(autouse=True)
+def _fast_tests_load_no_model(request, monkeypatch):
+    """The fast tier's promise, checked: building a faster-whisper model there fails the test."""
+    if request.node.get_closest_marker("fast") is None:
+        return
+    import faster_whisper
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a fast-tier test loaded a Whisper model: use the `model` fixture or mark it "
+                             "@pytest.mark.model")
+
+    monkeypatch.setattr(faster_whisper.WhisperModel, "__init__", refuse)
+
+
 def read_split(split: str) -> list[dict]:
-    with open(DATA / f"{split}.tsv", encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    """A zh-synth split's rows (app.corpus, the one Common Voice reader)."""
+    from app.corpus import read_split as read_cv_split
+
+    return read_cv_split(DATA, split)
+
+
+def write_split(folder: Path, split: str, rows: list[dict], columns: list[str] | None = None) -> Path:
+    """Rows as a Common Voice SPLIT.tsv in `folder` (unquoted, like Common Voice's own)."""
+    path = folder / f"{split}.tsv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns or list(rows[0]), delimiter="\t", quoting=csv.QUOTE_NONE,
+                                extrasaction="ignore", escapechar="\\")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
 
 
 def clip_path(row: dict) -> Path:

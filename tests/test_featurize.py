@@ -6,7 +6,6 @@ temporary Common Voice-shaped folder so the real `cv:` source code path is exerc
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
@@ -19,7 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import ROOT, clip_path, read_split
+from tests.conftest import ROOT, clip_path, read_split, write_split
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -37,14 +36,6 @@ EOT = 50257
 HEADER = ["client_id", "path", "sentence", "up_votes", "down_votes", "age", "gender", "accents", "locale", "segment"]
 
 
-def _write_tsv(path: Path, rows: list[dict], header=HEADER) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=header, delimiter="\t", quoting=csv.QUOTE_NONE,
-                                extrasaction="ignore", escapechar="\\")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 @pytest.fixture(scope="module")
 def mini_cv(tmp_path_factory, zh_synth) -> Path:
     """A Common Voice release folder holding 30 train + 10 dev clips of zh-synth."""
@@ -53,7 +44,7 @@ def mini_cv(tmp_path_factory, zh_synth) -> Path:
     for split, rows in (("train", read_split("train")[::100]), ("dev", read_split("dev")[::30])):
         for row in rows:
             (root / "clips" / row["path"]).symlink_to(clip_path(row))
-        _write_tsv(root / f"{split}.tsv", rows)
+        write_split(root, split, rows, HEADER)
     return root
 
 
@@ -232,7 +223,7 @@ def messy_manifest(tmp_path_factory) -> Path:
     rows = [{"path": r["path"], "sentence": r["sentence"]} for r in good]
     rows += [{"path": "corrupt.mp3", "sentence": "坏文件"}, {"path": "long.wav", "sentence": "三十一秒"},
              {"path": str(folder / good[0]["path"]), "sentence": "  "}]  # absolute, but inside the folder
-    _write_tsv(folder / "list.tsv", rows, header=["path", "sentence"])
+    write_split(folder, "list", rows, ["path", "sentence"])
     return folder / "list.tsv"
 
 

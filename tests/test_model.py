@@ -104,6 +104,7 @@ def own_model_cache(monkeypatch):
     monkeypatch.setattr(model_module, "_models", OrderedDict())
 
 
+@pytest.mark.model
 def test_lru_keeps_at_most_max_models(tmp_path, monkeypatch, own_model_cache):
     embedded = model_module.embedded_model_dir()
     first, second = _copy_model(embedded, tmp_path / "first"), _copy_model(embedded, tmp_path / "second")
@@ -154,6 +155,7 @@ def test_ui_model_menu_defaults_to_the_started_model(tmp_path, monkeypatch):
     assert all(str(tmp_path) not in label for label, _ in choices)
 
 
+@pytest.mark.model
 def test_model_is_loaded_once_and_shared():
     a = model_module.load_model(None, "cpu", "int8")
     b = model_module.load_model(None, "cpu", "int8")

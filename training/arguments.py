@@ -59,6 +59,36 @@ class ModelArguments:
         "help": "auto (bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU), bf16, fp16 or fp32",
         "choices": ["auto", "bf16", "fp16", "fp32"]})
 
+    def __post_init__(self):
+        """Refuse option combinations that cannot work, in one line each."""
+        top = self.train_encoder_top_layers
+        if self.cache_encoder_outputs and self.apply_spec_augment:
+            raise SystemExit("error: --apply_spec_augment changes the encoder's input every step, which a cache of "
+                             "its outputs cannot follow: drop one of the two (augment with featurize instead)")
+        if top and not (self.freeze_encoder or self.cache_encoder_outputs):
+            raise SystemExit("error: --train_encoder_top_layers only applies with --freeze_encoder or "
+                             "--cache_encoder_outputs (without them the whole encoder trains)")
+        if self.int8_aware and self.lora:
+            raise SystemExit("error: --int8_aware and --lora do not combine: the adapters are merged into the "
+                             "weights only at export, so training cannot round the weights the int8 model will hold")
+        if top and self.lora:
+            raise SystemExit("error: --train_encoder_top_layers and --lora do not combine: LoRA adapters go to the "
+                             "decoder only when the encoder is frozen")
+
+    def spec_augment_options(self) -> dict | None:
+        """Whisper config's SpecAugment settings, or None when it is off."""
+        if not self.apply_spec_augment:
+            return None
+        return {k: getattr(self, k) for k in ("mask_time_prob", "mask_time_length", "mask_time_min_masks",
+                                              "mask_feature_prob", "mask_feature_length")}
+
+    def lora_options(self) -> dict | None:
+        """peft LoraConfig settings, or None without --lora."""
+        if not self.lora:
+            return None
+        return {"r": self.lora_r, "lora_alpha": self.lora_alpha, "lora_dropout": self.lora_dropout,
+                "target_modules": [m.strip() for m in self.lora_target_modules.split(",") if m.strip()]}
+
 
 @dataclass
 class DataArguments:

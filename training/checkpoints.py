@@ -19,18 +19,16 @@ it. So:
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
 
 from transformers import TrainerCallback
 
+from app.files import fsync, write_atomic
+
 COMPLETE_MARKER = "checkpoint-complete.json"
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
-# Fault injection for the tests: SIGKILL ourselves right after Trainer wrote checkpoint-N but
-# before it is marked complete (what a lost machine during a save leaves behind).
-KILL_BEFORE_MARK_ENV = "ZIMU_TEST_KILL_BEFORE_MARK_STEP"
 
 
 def checkpoint_folders(output_dir: str | Path) -> list[tuple[int, Path]]:
@@ -46,29 +44,13 @@ def step_of(folder: Path) -> int:
     return int(_CHECKPOINT_RE.match(folder.name).group(1))
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:  # some network filesystems refuse fsync on directories
-        pass
-    finally:
-        os.close(fd)
-
-
 def mark_complete(folder: Path, step: int) -> None:
     files = {}
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.name != COMPLETE_MARKER and not path.name.startswith("."):
-            _fsync(path)
+            fsync(path)
             files[path.relative_to(folder).as_posix()] = path.stat().st_size
-    temporary = folder / f".{COMPLETE_MARKER}.tmp"
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump({"global_step": step, "files": files}, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, folder / COMPLETE_MARKER)
-    _fsync(folder)
+    write_atomic(folder / COMPLETE_MARKER, json.dumps({"global_step": step, "files": files}, indent=1))
 
 
 def is_complete(folder: Path) -> bool:
@@ -137,10 +119,6 @@ class CompleteCheckpointCallback(TrainerCallback):
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             for name, text in self.extra_files.items():
                 (folder / name).write_text(text, encoding="utf-8")
-            if os.environ.get(KILL_BEFORE_MARK_ENV) == str(state.global_step):
-                import signal
-
-                os.kill(os.getpid(), signal.SIGKILL)
             mark_complete(folder, state.global_step)
             best = Path(state.best_model_checkpoint) if state.best_model_checkpoint else None
             rotate(args.output_dir, self.keep_last, keep=best)

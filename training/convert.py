@@ -34,9 +34,6 @@ _CT2_DTYPES = (torch.float32, torch.int8, torch.int16, torch.int32, torch.float1
 _ITEM_SIZE_DTYPES = {4: torch.float32, 2: torch.int16, 1: torch.int8}
 _SUPPORTED_BINARY_VERSION = 6
 _SUPPORTED_WHISPER_REVISION = 3
-SAMPLING_RATE = 16000
-# Whisper's tokens after the BPE vocabulary: one special token each, then the 1501 timestamps.
-_TIMESTAMP_STEP = 0.02
 
 
 class _Reader:
@@ -178,33 +175,20 @@ def whisper_state_dict(variables: dict[str, torch.Tensor]) -> tuple[dict[str, to
     return sd, config
 
 
-def _special_tokens(tokenizer_json: Path) -> list[str]:
-    return [t["content"] for t in json.loads(tokenizer_json.read_text(encoding="utf-8"))["added_tokens"]
-            if t.get("special", True)]
+def build_processor(ct2_dir: str | Path, num_mel_bins: int, vocab_size: int):
+    """WhisperProcessor = WhisperFeatureExtractor(num_mel_bins) + the folder's tokenizer.json as
+    featurize.labels.load_tokenizer repairs it (the <|xx|> tokens special, <|0.00|>..<|30.00|>
+    added), with <|endoftext|> as the pad token too, as on the Hub's Whisper tokenizers."""
+    from transformers import WhisperFeatureExtractor, WhisperProcessor
 
+    from app.audio import SAMPLE_RATE
+    from featurize.labels import load_tokenizer
 
-def build_processor(tokenizer_json: str | Path, num_mel_bins: int, vocab_size: int):
-    """WhisperProcessor = WhisperFeatureExtractor(num_mel_bins) + WhisperTokenizer(Fast) from tokenizer.json.
-
-    CTranslate2 folders carry the old tokenizer.json: its special tokens are added tokens but not
-    declared special (so transformers would put timestamps right after <|endoftext|>), it has no
-    pad token and no timestamp tokens. They are set here as on the current Hub tokenizers:
-    <|endoftext|> is bos/eos/unk/pad, the <|xx|> tokens are special, <|0.00|>..<|30.00|> follow.
-    """
-    import tempfile
-
-    from transformers import AddedToken, WhisperFeatureExtractor, WhisperProcessor, WhisperTokenizer
-
-    tokenizer_json = Path(tokenizer_json)
-    with tempfile.TemporaryDirectory() as folder:  # from_pretrained wants a folder
-        (Path(folder) / "tokenizer.json").write_bytes(tokenizer_json.read_bytes())
-        tokenizer = WhisperTokenizer.from_pretrained(
-            folder, pad_token="<|endoftext|>", extra_special_tokens=_special_tokens(tokenizer_json))
-    missing = vocab_size - len(tokenizer)
-    if missing > 0 and "<|0.00|>" not in tokenizer.get_vocab():
-        tokenizer.add_tokens([AddedToken("<|%.2f|>" % (i * _TIMESTAMP_STEP), lstrip=False, rstrip=False,
-                                         normalized=False, special=False) for i in range(missing)])
-    feature_extractor = WhisperFeatureExtractor(feature_size=num_mel_bins, sampling_rate=SAMPLING_RATE)
+    tokenizer = load_tokenizer(str(ct2_dir))
+    tokenizer.pad_token = "<|endoftext|>"
+    if len(tokenizer) != vocab_size:
+        raise ValueError(f"{ct2_dir}: the tokenizer has {len(tokenizer)} tokens, the model's vocabulary {vocab_size}")
+    feature_extractor = WhisperFeatureExtractor(feature_size=num_mel_bins, sampling_rate=SAMPLE_RATE)
     return WhisperProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer)
 
 
@@ -241,7 +225,7 @@ def ct2_to_transformers(ct2_dir: str | Path):
     state_dict, shape = whisper_state_dict(variables)
     del variables
     ct2_config = json.loads((ct2_dir / "config.json").read_text(encoding="utf-8"))
-    processor = build_processor(ct2_dir / "tokenizer.json", shape["num_mel_bins"], shape["vocab_size"])
+    processor = build_processor(ct2_dir, shape["num_mel_bins"], shape["vocab_size"])
     special = processor.tokenizer.convert_tokens_to_ids
     config = WhisperConfig(
         **shape,
@@ -278,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     model, processor = ct2_to_transformers(args.ct2_dir)
     model.save_pretrained(args.out)
     processor.save_pretrained(args.out)
-    print(f"wrote {args.out} ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters)")
+    print(f"wrote {args.out} ({model.num_parameters() / 1e6:.1f} M parameters)")
     return 0
 
 

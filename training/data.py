@@ -23,32 +23,28 @@ from pathlib import Path
 
 import torch
 
-TIMESTAMP_STEP = 0.02
 _KEEP = ("id", "duration")  # shard columns the label forms need besides input_features and labels
 
 
-def load_split(features_dir: str | Path, split: str, limit: int | None = None):
+def load_split(features_dir: str | Path, split: str):
     """A split of a finished featurize folder: rows {"input_features", "labels", "id", "duration"}."""
     from featurize.reader import load_split as load_shards
 
-    rows = load_shards(features_dir, split, keep=_KEEP)
-    if limit is not None and limit < len(rows):
-        rows = rows.select(range(limit))
-    return rows
+    return load_shards(features_dir, split, keep=_KEEP)
 
 
 @dataclass(frozen=True)
 class LabelForms:
-    """Switch label ids between the plain and the timestamped form (ids from the model's tokenizer)."""
+    """Switch label ids between the plain and the timestamped form (featurize.labels' layout, ids from
+    the model's tokenizer)."""
 
     eot: int  # <|endoftext|>: eos, and where the special tokens begin
     no_timestamps: int  # <|notimestamps|>; the first timestamp <|0.00|> is the next id
-    last_timestamp: int  # <|30.00|>
 
     @classmethod
     def from_tokenizer(cls, tokenizer) -> LabelForms:
-        no_timestamps = tokenizer.convert_tokens_to_ids("<|notimestamps|>")
-        return cls(tokenizer.convert_tokens_to_ids("<|endoftext|>"), no_timestamps, no_timestamps + 1501)
+        ids = tokenizer.convert_tokens_to_ids
+        return cls(ids("<|endoftext|>"), ids("<|notimestamps|>"))
 
     def split(self, ids: list[int]) -> tuple[list[int], list[int]]:
         """(special prefix without <|notimestamps|>, text ids without timestamps or <|endoftext|>)."""
@@ -64,10 +60,10 @@ class LabelForms:
         return [*prefix, self.no_timestamps, *body, self.eot]
 
     def timestamped(self, ids: list[int], duration: float) -> list[int]:
+        from featurize.labels import timestamped
+
         prefix, body = self.split(ids)
-        first = self.no_timestamps + 1
-        end = min(first + round(duration / TIMESTAMP_STEP), self.last_timestamp)
-        return [*prefix, first, *body, end, self.eot]
+        return timestamped(prefix, body, duration, self.no_timestamps + 1, self.eot)
 
 
 def _uniform(seed: int, key: str) -> float:
@@ -141,6 +137,8 @@ class WhisperCollator:
     pad_token_id: int
 
     def __call__(self, examples: list[dict]) -> dict[str, torch.Tensor]:
+        from transformers.models.whisper.modeling_whisper import shift_tokens_right
+
         from featurize.reader import WhisperCollator as ShardCollator
         from featurize.reader import pad_labels
 
@@ -156,9 +154,6 @@ class WhisperCollator:
             batch = {"encoder_outputs": wrap(last_hidden_state=hidden), "labels": labels}
         else:
             batch = ShardCollator(self.decoder_start_token_id)(examples)
-        labels = batch["labels"]
-        decoder_input_ids = torch.full_like(labels, self.pad_token_id)
-        decoder_input_ids[:, 0] = self.decoder_start_token_id
-        decoder_input_ids[:, 1:] = labels[:, :-1].masked_fill(labels[:, :-1] == -100, self.pad_token_id)
-        batch["decoder_input_ids"] = decoder_input_ids
+        batch["decoder_input_ids"] = shift_tokens_right(batch["labels"], self.pad_token_id,
+                                                        self.decoder_start_token_id)
         return batch

@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from app.files import write_atomic
+
 log = logging.getLogger(__name__)
 
 
@@ -67,11 +69,7 @@ def cache_key(encoder, features_dir: str | Path, split: str, layer: int | None =
 
 
 def _write_json(path: Path, value) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value), encoding="utf-8")
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(value))
 
 
 def layer_input(encoder, input_features: torch.Tensor, layer: int | None = None) -> torch.Tensor:
@@ -110,8 +108,7 @@ def build(model, features_dir: str | Path, split: str, cache_dir: str | Path, ba
           layer: int | None = None) -> EncoderOutputs:
     """The split's encoder outputs (or the input of encoder layer `layer`), computed now for the
     rows that are not cached yet."""
-    from tqdm import tqdm
-
+    from app.progress import progress
     from training.data import load_split
 
     encoder = model.get_encoder()
@@ -127,24 +124,25 @@ def build(model, features_dir: str | Path, split: str, cache_dir: str | Path, ba
     frames = model.config.max_source_positions
     shape = (len(rows), frames, model.config.d_model)
     folder.mkdir(parents=True, exist_ok=True)
-    progress = folder / "progress.json"
-    start = json.loads(progress.read_text(encoding="utf-8"))["rows"] if progress.is_file() else 0
+    progress_file = folder / "progress.json"
+    start = json.loads(progress_file.read_text(encoding="utf-8"))["rows"] if progress_file.is_file() else 0
     _write_json(folder / "rows.json", list(ids))
     array = np.memmap(folder / "outputs.f16", dtype=np.float16, mode="r+" if start else "w+", shape=shape)
     device = next(encoder.parameters()).device
     dtype = next(encoder.parameters()).dtype
     encoder.eval()
     log.info("encoder outputs of %s: computing %d of %d rows into %s", split, len(rows) - start, len(rows), folder)
-    with torch.inference_mode(), tqdm(total=len(rows), initial=start, desc=f"encoding {split}", unit="clip") as bar:
+    bar = progress(total=len(rows), initial=start, desc=f"encoding {split}", unit="clip")
+    with torch.inference_mode(), bar:
         for first in range(start, len(rows), batch_size):
             batch = rows[first: first + batch_size]["input_features"]
             features = torch.from_numpy(np.stack(batch)).to(device=device, dtype=dtype)
             hidden = layer_input(encoder, features, layer)
             array[first: first + len(batch)] = hidden.to(torch.float16).cpu().numpy()
             array.flush()
-            _write_json(progress, {"rows": first + len(batch)})
+            _write_json(progress_file, {"rows": first + len(batch)})
             bar.update(len(batch))
     del array
     _write_json(folder / "done.json", {"shape": list(shape), "layer": layer})
-    progress.unlink(missing_ok=True)
+    progress_file.unlink(missing_ok=True)
     return EncoderOutputs(folder)

@@ -22,8 +22,6 @@ import tempfile
 from pathlib import Path
 
 QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "int8_bfloat16", "float16", "bfloat16", "float32")
-CT2_FILES = ("model.bin", "config.json", "vocabulary.json", "vocabulary.txt", "tokenizer.json",
-             "preprocessor_config.json")
 TRANSFORMERS_SUBDIR = "transformers"
 
 

@@ -11,29 +11,14 @@
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 
 from transformers import WhisperForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
+from app.model import embedded_model_dir, is_ct2_folder, is_embedded
+
 LORA_MODULES = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
-
-
-def is_ct2_folder(path: Path) -> bool:
-    if not (path / "model.bin").is_file():
-        return False
-    try:
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return True
-    return "model_type" not in config  # transformers configs always name their model type
-
-
-def describe_base(base: str | None) -> str:
-    if not base or base == "embedded":
-        return "embedded Whisper base (CTranslate2, app.model.embedded_model_dir) converted to transformers"
-    return base
 
 
 def load_base(base: str | None):
@@ -42,9 +27,7 @@ def load_base(base: str | None):
 
     from training.convert import ct2_to_transformers
 
-    if not base or base == "embedded":
-        from app.model import embedded_model_dir
-
+    if is_embedded(base):
         return ct2_to_transformers(embedded_model_dir())
     path = Path(base).expanduser()
     if path.is_dir() and is_ct2_folder(path):
@@ -149,15 +132,3 @@ def configure(model, *, language: str | None, task: str, spec_augment: dict | No
             # the whole frozen encoder (measured: LoRA 0.24 instead of ~0.36 samples/s on CPU).
             model.enable_input_require_grads()
     return model
-
-
-def parameter_counts(model) -> tuple[int, int]:
-    """(trainable, total) parameters; tied weights counted once."""
-    seen, trainable, total = set(), 0, 0
-    for parameter in model.parameters():
-        if id(parameter) in seen:
-            continue
-        seen.add(id(parameter))
-        total += parameter.numel()
-        trainable += parameter.numel() if parameter.requires_grad else 0
-    return trainable, total

@@ -86,15 +86,95 @@ def check_features_match(data_dir: str, processor) -> None:
                          f"{processor.feature_extractor.feature_size}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def resume_point(out: Path, is_main: bool) -> Path | None:
+    """The newest complete checkpoint in `out`; all ranks agree on it (only incomplete folders are
+    deleted, by rank 0)."""
     from accelerate import PartialState
-    from transformers import Seq2SeqTrainer, set_seed
 
     from training import checkpoints
-    from training.arguments import parse, resolved_options
+
+    resume = checkpoints.latest_complete_checkpoint(out)
+    if is_main:
+        for folder in checkpoints.discard_incomplete(out):
+            log.warning("discarded incomplete checkpoint %s (killed while it was being written)", folder.name)
+    PartialState().wait_for_everyone()
+    return resume
+
+
+def prepared_model(model_args, train_args, data_dir: str):
+    """(model configured for this run, processor), refused when the shards were made for another."""
+    from training.model import configure, load_base
+
+    model, processor = load_base(model_args.base)
+    check_features_match(data_dir, processor)
+    top_layers = model_args.train_encoder_top_layers
+    model = configure(model, language=model_args.language, task=model_args.task,
+                      spec_augment=model_args.spec_augment_options(),
+                      freeze_encoder=model_args.freeze_encoder or model_args.cache_encoder_outputs,
+                      lora=model_args.lora_options(), encoder_top_layers=top_layers,
+                      from_encoder_layer_input=bool(top_layers and model_args.cache_encoder_outputs),
+                      int8_aware=model_args.int8_aware,
+                      gradient_checkpointing=bool(train_args.activation_checkpointing),
+                      reentrant_checkpointing=bool((train_args.activation_checkpointing_kwargs or {})
+                                                   .get("use_reentrant", False)))
+    return model, processor
+
+
+def build_trainer(model, processor, train_args, train_set, eval_capped, options_text: str):
+    from transformers import Seq2SeqTrainer
+
+    from training import checkpoints
     from training.data import WhisperCollator
     from training.metrics import ComputeMetrics
-    from training.model import configure, describe_base, load_base, parameter_counts
+
+    # Trainer's own rotation would delete the previous checkpoint before the new one is marked
+    # complete; the callback rotates after marking instead.
+    keep_last, train_args.save_total_limit = train_args.save_total_limit, None
+    if not eval_capped:
+        train_args.eval_strategy = "no"
+        train_args.metric_for_best_model = None
+    return Seq2SeqTrainer(
+        model=model,
+        args=train_args,
+        train_dataset=train_set,
+        eval_dataset=eval_capped,
+        data_collator=WhisperCollator(model.config.decoder_start_token_id, processor.tokenizer.pad_token_id),
+        processing_class=processor,
+        compute_metrics=ComputeMetrics(processor.tokenizer),
+        callbacks=[checkpoints.CompleteCheckpointCallback(keep_last, {RUN_CONFIG: options_text})],
+    )
+
+
+def train_and_evaluate(trainer, train_args, resume: Path | None, eval_full, final_eval: bool, out: Path) -> None:
+    """Train (from `resume`), save, then evaluate the whole eval split. A rerun of a finished run
+    (e.g. after a kill during the final save) only redoes what is missing."""
+    from training import checkpoints
+
+    finished_before = resume is not None and 0 < train_args.max_steps <= checkpoints.step_of(resume)
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    model = trainer.model
+    metrics = {**result.metrics, **_peak_memory(), "train_wall_s": round(time.perf_counter() - started, 1),
+               "trainable_parameters": model.num_parameters(only_trainable=True),
+               "total_parameters": model.num_parameters()}
+    trainer.save_model(str(out))  # final weights (LoRA: the adapter) + processor, beside the checkpoints
+    trainer.save_state()
+    if not (finished_before and (out / "train_results.json").is_file()):
+        trainer.log_metrics("train", metrics)
+        trainer.save_metrics("train", metrics)
+    if finished_before and (out / "eval_full_results.json").is_file():
+        log.info("already trained to step %d and evaluated: nothing left to do", train_args.max_steps)
+    elif eval_full is not None and final_eval:
+        final = trainer.evaluate(eval_dataset=eval_full, metric_key_prefix="eval_full")
+        trainer.log_metrics("eval_full", final)
+        trainer.save_metrics("eval_full", final)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from transformers import set_seed
+
+    from app.model import describe_model
+    from training.arguments import parse, resolved_options
 
     model_args, data_args, train_args, _ = parse(argv)
     if not (Path(data_args.data) / "manifest.json").is_file():
@@ -105,97 +185,28 @@ def main(argv: list[str] | None = None) -> int:
     is_main = train_args.process_index == 0  # first touch sets up the distributed state from the args
     out = Path(train_args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-
-    # Resume point first: all ranks agree on it (only incomplete folders are deleted, by rank 0).
-    resume = checkpoints.latest_complete_checkpoint(out)
-    if is_main:
-        for folder in checkpoints.discard_incomplete(out):
-            log.warning("discarded incomplete checkpoint %s (killed while it was being written)", folder.name)
-    PartialState().wait_for_everyone()
+    resume = resume_point(out, is_main)
     if resume:
         log.info("resuming from %s", resume)
     else:
-        log.info("starting from %s", describe_base(model_args.base))
+        log.info("starting from %s", describe_model(model_args.base))
 
     set_seed(train_args.seed)
-    model, processor = load_base(model_args.base)
-    check_features_match(data_args.data, processor)
-    spec_augment = None
-    if model_args.apply_spec_augment:
-        spec_augment = {k: getattr(model_args, k) for k in ("mask_time_prob", "mask_time_length",
-                                                            "mask_time_min_masks", "mask_feature_prob",
-                                                            "mask_feature_length")}
-    lora = None
-    if model_args.lora:
-        lora = {"r": model_args.lora_r, "lora_alpha": model_args.lora_alpha, "lora_dropout": model_args.lora_dropout,
-                "target_modules": [m.strip() for m in model_args.lora_target_modules.split(",") if m.strip()]}
-    if model_args.cache_encoder_outputs and spec_augment:
-        raise SystemExit("error: --apply_spec_augment changes the encoder's input every step, which a cache of its "
-                         "outputs cannot follow: drop one of the two (augment with featurize instead)")
-    top_layers = model_args.train_encoder_top_layers
-    if top_layers and not (model_args.freeze_encoder or model_args.cache_encoder_outputs):
-        raise SystemExit("error: --train_encoder_top_layers only applies with --freeze_encoder or "
-                         "--cache_encoder_outputs (without them the whole encoder trains)")
-    if model_args.int8_aware and lora:
-        raise SystemExit("error: --int8_aware and --lora do not combine: the adapters are merged into the weights "
-                         "only at export, so training cannot round the weights the int8 model will hold")
-    if top_layers and lora:
-        raise SystemExit("error: --train_encoder_top_layers and --lora do not combine: LoRA adapters go to the "
-                         "decoder only when the encoder is frozen")
-    model = configure(model, language=model_args.language, task=model_args.task, spec_augment=spec_augment,
-                      freeze_encoder=model_args.freeze_encoder or model_args.cache_encoder_outputs, lora=lora,
-                      encoder_top_layers=top_layers,
-                      from_encoder_layer_input=bool(top_layers and model_args.cache_encoder_outputs),
-                      int8_aware=model_args.int8_aware,
-                      gradient_checkpointing=bool(train_args.activation_checkpointing),
-                      reentrant_checkpointing=bool((train_args.activation_checkpointing_kwargs or {})
-                                                   .get("use_reentrant", False)))
-    trainable, total = parameter_counts(model)
-    log.info("parameters: %.1f M trainable of %.1f M", trainable / 1e6, total / 1e6)
-
+    model, processor = prepared_model(model_args, train_args, data_args.data)
+    log.info("parameters: %.1f M trainable of %.1f M", model.num_parameters(only_trainable=True) / 1e6,
+             model.num_parameters() / 1e6)
     with train_args.main_process_first(desc="loading shards"):
         train_set, eval_capped, eval_full = build_datasets(data_args, model, processor, train_args.seed,
-                                                           model_args.cache_encoder_outputs, top_layers)
+                                                           model_args.cache_encoder_outputs,
+                                                           model_args.train_encoder_top_layers)
     log.info("train: %d clips; eval: %s", len(train_set),
              f"{len(eval_capped)} during training, {len(eval_full)} at the end" if eval_full else "none")
 
-    options = resolved_options(model_args, data_args, train_args)
-    options_text = json.dumps(options, indent=1, ensure_ascii=False)
+    options_text = json.dumps(resolved_options(model_args, data_args, train_args), indent=1, ensure_ascii=False)
     if is_main:
         (out / RUN_CONFIG).write_text(options_text, encoding="utf-8")
-    # Trainer's own rotation would delete the previous checkpoint before the new one is marked
-    # complete; the callback rotates after marking instead.
-    keep_last, train_args.save_total_limit = train_args.save_total_limit, None
-    if not eval_capped:
-        train_args.eval_strategy = "no"
-        train_args.metric_for_best_model = None
-    trainer = Seq2SeqTrainer(
-        model=model,
-        args=train_args,
-        train_dataset=train_set,
-        eval_dataset=eval_capped,
-        data_collator=WhisperCollator(model.config.decoder_start_token_id, processor.tokenizer.pad_token_id),
-        processing_class=processor,
-        compute_metrics=ComputeMetrics(processor.tokenizer),
-        callbacks=[checkpoints.CompleteCheckpointCallback(keep_last, {RUN_CONFIG: options_text})],
-    )
-    # A rerun of a finished run (e.g. after a kill during the final save) only redoes what is missing.
-    finished_before = resume is not None and 0 < train_args.max_steps <= checkpoints.step_of(resume)
-    started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    metrics = {**result.metrics, **_peak_memory(), "train_wall_s": round(time.perf_counter() - started, 1),
-               "trainable_parameters": trainable, "total_parameters": total}
-    trainer.save_model(str(out))  # final weights (LoRA: the adapter) + processor, beside the checkpoints
-    trainer.save_state()
-    if not (finished_before and (out / "train_results.json").is_file()):
-        trainer.log_metrics("train", metrics)
-        trainer.save_metrics("train", metrics)
-    if finished_before and (out / "eval_full_results.json").is_file():
-        log.info("already trained to step %d and evaluated: nothing left to do", train_args.max_steps)
-    elif eval_full is not None and data_args.final_eval:
-        final = trainer.evaluate(eval_dataset=eval_full, metric_key_prefix="eval_full")
-        trainer.log_metrics("eval_full", final)
-        trainer.save_metrics("eval_full", final)
+    trainer = build_trainer(model, processor, train_args, train_set, eval_capped, options_text)
+    train_and_evaluate(trainer, train_args, resume, eval_full, data_args.final_eval, out)
     return 0
 
 
