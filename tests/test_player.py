@@ -110,6 +110,23 @@ def test_highlighted_line_follows_playback(page):
         assert all(c in caption for w in cue["words"] for c in w["h"] if w["s"])  # the line on the video
 
 
+def test_the_playing_line_is_scrolled_into_view_inside_the_transcript(page):
+    # A transcript box too small for every line, as a long video's is.
+    page.add_style_tag(content="#transcript .zimu-transcript { max-height: 9rem !important; }")
+    all_cues = cues(page)
+    inside = ("(() => { const box = document.querySelector('#transcript .zimu-transcript');"
+              " const cue = document.querySelector('#transcript .cue.current');"
+              " const b = box.getBoundingClientRect(), c = cue.getBoundingClientRect();"
+              " return c.top >= b.top - 1 && c.bottom <= b.bottom + 1; })()")
+    for cue in (all_cues[0], all_cues[-1], all_cues[0]):
+        seek(page, (cue["start"] + cue["end"]) / 2)
+        assert page.evaluate(inside), cue["i"]
+        if cue is all_cues[-1]:  # the last line is below the box's first view: scrolled to
+            assert page.evaluate("document.querySelector('#transcript .zimu-transcript').scrollTop") > 0
+    assert page.evaluate("document.querySelector('#transcript .zimu-transcript').scrollTop") == 0
+    page.add_style_tag(content="#transcript .zimu-transcript { max-height: 26rem !important; }")
+
+
 def test_clicking_a_line_seeks_to_it(page):
     cue = cues(page)[-1]
     page.locator(f"#transcript .cue[data-i='{cue['i']}'] .cue-time").click()

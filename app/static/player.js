@@ -57,9 +57,9 @@
     el.classList.add("current");
     // Scroll the transcript box only, not the page (scrollIntoView would move the video away).
     const box = el.closest(".zimu-transcript");
-    if (box && (el.offsetTop < box.scrollTop || el.offsetTop + el.offsetHeight > box.scrollTop + box.clientHeight)) {
-      box.scrollTop = el.offsetTop - box.offsetTop - box.clientHeight / 3;
-    }
+    if (!box) return;
+    const b = box.getBoundingClientRect(), c = el.getBoundingClientRect();
+    if (c.top < b.top || c.bottom > b.bottom) box.scrollTop += c.top - b.top - Math.max(0, (b.height - c.height) / 3);
   }
 
   // Called every animation frame while playing (timeupdate comes only 4 times a second, too late
