@@ -377,11 +377,12 @@ def to_ssa(cues: list[Cue], kinds: tuple[str, ...] | list[str], rules: CueRules 
     return subs
 
 
-# ---- ASS: pinyin over each word, tone colours, karaoke -------------------------------------------
+# ---- ASS: pinyin over each hanzi, tone colours, karaoke ------------------------------------------
 # One event per cue (so `check` reads our ASS as any other file): for each hanzi line, its pinyin line
-# above it; the English line last. Each word of a hanzi line and its pinyin sit in a cell as wide as
-# the wider of the two (letter spacing, \fsp, from the font's own advances), so the pinyin stands over
-# its hanzi. The hanzi are timed word by word with \k: dim in their tone colour until spoken, then bright.
+# above it; the English line last. Each hanzi and its syllable sit in a cell as wide as the wider of
+# the two (letter spacing, \fsp, from the font's own advances), so each syllable stands over its hanzi
+# while the pinyin line still reads as words (wǒmen yìqǐ). The hanzi are timed word by word with \k:
+# dim in their tone colour until spoken, then bright.
 
 ASS_RES = (1280, 720)  # players and ffmpeg scale PlayRes to the video
 ASS_SIZES = {"hanzi": 54, "pinyin": 26, "english": 30}
@@ -432,50 +433,82 @@ def _colours(tone: int) -> str:
     return f"\\1c{ass_colour(TONE_COLOURS[tone])}\\2c{ass_colour(TONE_COLOURS[tone], dim=True)}"
 
 
-def _ass_line(words: list[Word], start: float, end: float, clock: float) -> tuple[str, str, float]:
-    """(pinyin line, hanzi line with \\k, karaoke clock after it) for one hanzi line of a cue. Each word
-    is centred in its cell in both lines: the space after a word's last letter (\\fsp) is its own right
-    margin plus the next word's left margin, and a hard space opens the line with the first left margin."""
+@dataclass
+class _Cell:
+    """One hanzi (or a run of punctuation) and its syllable, centred over each other in a cell."""
+
+    hanzi: str
+    pinyin: str
+    colours: str  # ASS colour tags (tone colour; white for punctuation)
+    spaced: bool = False  # a word space before the syllable (drawn in the gap, not centred)
+    lag: int = 0  # centiseconds of silence before it is spoken (an empty karaoke syllable)
+    length: int = 0  # centiseconds it is spoken (\\k)
+    gap: float = 0.0  # space after it: a word's end
+
+
+def _cells(words: list[Word], start: float, end: float, clock: float) -> tuple[list[_Cell], float]:
+    """The line's cells, in order, timed for karaoke: a word's time is shared by its characters."""
     from app.study import cue_tokens  # study builds on this module
 
-    hz, py = ASS_SIZES["hanzi"], ASS_SIZES["pinyin"]
-    tokens = cue_tokens(Cue(start, end, words))
-    texts = [(" " if n and t.word.syllables and not t.word.joins_previous else "") + t.word.pinyin
-             if t.word.syllables else _ascii_punct(t.word.hanzi) for n, t in enumerate(tokens)]
-    cells = [max(text_width(t.word.hanzi, hz), text_width(p, py)) + ASS_CELL_GAP * hz for t, p in zip(tokens, texts)]
-    pad_h = [(c - text_width(t.word.hanzi, hz)) / 2 for c, t in zip(cells, tokens)]
-    pad_p = [(c - text_width(p, py)) / 2 for c, p in zip(cells, texts)]
-
-    def after(pads: list[float], n: int) -> str:
-        return f"\\fsp{pads[n] + (pads[n + 1] if n + 1 < len(pads) else 0):.2f}"
-
-    pinyin_parts = [f"{{\\fsp{pad_p[0] - text_width(' ', py):.2f}}}\\h"] if tokens else []
-    hanzi_parts = [f"{{\\fsp{pad_h[0] - text_width(' ', hz):.2f}}}\\h"] if tokens else []
-    for n, (token, text) in enumerate(zip(tokens, texts)):
+    cells: list[_Cell] = []
+    for n, token in enumerate(cue_tokens(Cue(start, end, words))):
         w = token.word
         lag = max(0, round((token.start - clock) * 100))
-        hanzi_parts.append(f"{{\\k{lag}}}" if lag else "")
         clock += lag / 100
         if not w.syllables:  # punctuation: untimed, white
-            white = "\\1c&HFFFFFF&\\2c&HFFFFFF&"
-            hanzi_parts.append(f"{{\\k0{white}\\fsp0}}{w.hanzi[:-1]}{{{after(pad_h, n)}}}{w.hanzi[-1:]}")
-            pinyin_parts.append(f"{{{white}\\fsp0}}{text[:-1]}{{{after(pad_p, n)}}}{text[-1:]}")
-            continue
-        length = max(1, round((token.end - clock) * 100))
-        shares = [length // len(w.hanzi) + (1 if k < length % len(w.hanzi) else 0) for k in range(len(w.hanzi))]
-        for k, (char, tone, cs) in enumerate(zip(w.hanzi, w.tones, shares)):
-            spacing = after(pad_h, n) if k == len(w.hanzi) - 1 else "\\fsp0"
-            hanzi_parts.append(f"{{\\k{cs}{spacing}{_colours(tone)}}}{char}")
-        clock += length / 100
-        at = 0
-        for k, (syllable, tone) in enumerate(zip(w.syllables, w.tones)):  # separators (' -) kept as written
-            found = text.find(syllable, at)
-            found = at if found < 0 else found
-            last = k == len(w.syllables) - 1
-            body = f"{{\\fsp0}}{syllable[:-1]}{{{after(pad_p, n)}}}{syllable[-1:]}" if last else f"{{\\fsp0}}{syllable}"
-            pinyin_parts.append(f"{{\\fsp0}}{text[at:found]}{{{_colours(tone)}}}{body}")
-            at = found + len(syllable)
-    return "".join(pinyin_parts), "".join(hanzi_parts), clock
+            cells.append(_Cell(w.hanzi, _ascii_punct(w.hanzi), "\\1c&HFFFFFF&\\2c&HFFFFFF&", lag=lag))
+        else:
+            length = max(1, round((token.end - clock) * 100))
+            clock += length / 100
+            shares = [length // len(w.hanzi) + (1 if k < length % len(w.hanzi) else 0) for k in range(len(w.hanzi))]
+            written, at = w.pinyin, 0
+            for k, (char, syllable, tone) in enumerate(zip(w.hanzi, w.syllables, w.tones)):
+                found = written.find(syllable, at)  # separators (' -) kept with the syllable after them
+                found = at if found < 0 else found
+                prefix = written[at:found]
+                spaced = (k == 0 and n > 0 and not w.joins_previous) or prefix == " "
+                if spaced and k > 0:  # dictionary words inside one jieba word (八点 bā diǎn): a word gap
+                    cells[-1].gap = ASS_CELL_GAP * ASS_SIZES["hanzi"]
+                cells.append(_Cell(char, prefix.strip() + syllable, _colours(tone), lag=lag if k == 0 else 0,
+                                   length=shares[k], spaced=spaced))
+                at = found + len(syllable)
+        cells[-1].gap = ASS_CELL_GAP * ASS_SIZES["hanzi"]
+    if cells:
+        cells[-1].gap = 0.0  # the line is centred on its text, not on a trailing gap
+    return cells, clock
+
+
+def _ass_line(words: list[Word], start: float, end: float, clock: float) -> tuple[str, str, float]:
+    """(pinyin line, hanzi line with \\k, karaoke clock after it) for one hanzi line of a cue. Each
+    hanzi and its syllable are centred in a cell as wide as the wider of the two (plus the word gap
+    after a word's last cell): the letter spacing (\\fsp) after a cell's last character is its right
+    margin plus the next cell's left margin, and a hard space opens the line with the first left margin.
+    Both lines come out exactly as wide, so centred, each syllable stands over its hanzi."""
+    hz, py = ASS_SIZES["hanzi"], ASS_SIZES["pinyin"]
+    cells, clock = _cells(words, start, end, clock)
+    if not cells:
+        return "", "", clock
+    widths = [max(text_width(c.hanzi, hz), text_width(c.pinyin, py)) for c in cells]
+    h_left = [(w - text_width(c.hanzi, hz)) / 2 for c, w in zip(cells, widths)]
+    p_left = [(w - text_width(c.pinyin, py)) / 2 for c, w in zip(cells, widths)]
+    space = text_width(" ", py)
+
+    def after(left: list[float], i: int, text: str, size: float, spaced_next: bool) -> float:
+        right = widths[i] - text_width(text, size) - left[i] + cells[i].gap
+        return right + (left[i + 1] - (space if spaced_next else 0) if i + 1 < len(cells) else 0)
+
+    hanzi = [f"{{\\fsp{h_left[0] - text_width(' ', hz):.2f}}}\\h"]
+    pinyin = [f"{{\\fsp{p_left[0] - space:.2f}}}\\h"]
+    for i, cell in enumerate(cells):
+        spaced_next = i + 1 < len(cells) and cells[i + 1].spaced
+        h_sp = after(h_left, i, cell.hanzi, hz, False)
+        p_sp = after(p_left, i, cell.pinyin, py, spaced_next)
+        karaoke = f"{{\\k{cell.lag}}}" if cell.lag else ""
+        hanzi.append(f"{karaoke}{{\\k{cell.length}\\fsp0{cell.colours}}}{cell.hanzi[:-1]}"
+                     f"{{\\fsp{h_sp:.2f}}}{cell.hanzi[-1]}")
+        lead = " " if cell.spaced else ""
+        pinyin.append(f"{{\\fsp0{cell.colours}}}{lead}{cell.pinyin[:-1]}{{\\fsp{p_sp:.2f}}}{cell.pinyin[-1]}")
+    return "".join(pinyin), "".join(hanzi), clock
 
 
 def to_karaoke_ass(cues: list[Cue], kinds: tuple[str, ...] | list[str], rules: CueRules | None = None,

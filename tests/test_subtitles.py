@@ -151,10 +151,16 @@ def test_sentences_of_the_corpus_become_cues_that_break_no_rule(tmp_path, zh_syn
 
 
 def _tags_and_text(line: str) -> list[tuple[str, str]]:
-    """An ASS line as (override block, text after it) pairs."""
+    """An ASS line as (override tags, text after them) pairs; blocks with no text between them are one."""
     import re
 
-    return re.findall(r"\{([^}]*)\}([^{]*)", line)
+    pairs, tags = [], ""
+    for block, text in re.findall(r"\{([^}]*)\}([^{]*)", line):
+        tags += block
+        if text:
+            pairs.append((tags, text))
+            tags = ""
+    return pairs
 
 
 def _line_width(line: str, size: float) -> float:
@@ -172,7 +178,7 @@ def _line_width(line: str, size: float) -> float:
     return width
 
 
-def test_ass_has_pinyin_over_each_word_tone_colours_and_karaoke(tmp_path):
+def test_ass_has_pinyin_over_each_hanzi_tone_colours_and_karaoke(tmp_path):
     from app.pinyin import TONE_COLOURS, tone_numbers
     from app.subtitles import ASS_SIZES, ass_colour
 
@@ -203,6 +209,45 @@ def test_ass_has_pinyin_over_each_word_tone_colours_and_karaoke(tmp_path):
         h_width = _line_width(hanzi_line, ASS_SIZES["hanzi"])
         assert abs(p_width - h_width) < 2.0, (p_width, h_width)  # measured by pieces: kerning differs a little
     assert "".join(t for _, t in _tags_and_text(pinyin_1)).replace("\\h", "").strip().startswith("wǒmen míngtiān")
+
+
+def _centres(line: str, size: float) -> list[float]:
+    """The centre of each coloured run (a hanzi, or a syllable without its leading space), where the
+    line draws it: advances plus the letter spacing in force."""
+    import re
+
+    from app.subtitles import text_width
+
+    x, spacing, centres, run = 0.0, 0.0, [], None
+    for tags, text in _tags_and_text(line):
+        found = re.findall(r"\\fsp(-?[\d.]+)", tags)
+        spacing = float(found[-1]) if found else spacing
+        if "\\1c" in tags:  # a new syllable or hanzi starts
+            if run:
+                centres.append((run[0] + run[1]) / 2)
+            run = None
+        for char in text.replace("\\h", "\u00a0"):
+            if char not in " \u00a0" and run is None:
+                run = [x, x]
+            x += text_width(char, size)
+            if run is not None:
+                run[1] = x
+            x += spacing
+    if run:
+        centres.append((run[0] + run[1]) / 2)
+    return centres
+
+
+def test_ass_centres_each_syllable_over_its_hanzi():
+    from app.subtitles import ASS_SIZES, to_karaoke_ass
+
+    cues = build_cues([timed("我们明天早上八点在学校门口见面，女儿说谢谢大家。", 0.0, per_char=0.2)])
+    for cue in cues:
+        lines = to_karaoke_ass([cue], ["hanzi", "pinyin"])[0].text.split("\\N")
+        for pinyin, hanzi in zip(lines[::2], lines[1::2]):
+            above, below = _centres(pinyin, ASS_SIZES["pinyin"]), _centres(hanzi, ASS_SIZES["hanzi"])
+            assert len(above) == len(below) > 5
+            assert max(abs(a - b) for a, b in zip(above, below)) < 2.0, list(zip(above, below))
 
 
 def has_cjk_char(text: str) -> bool:
