@@ -1,0 +1,117 @@
+"""WiSE-FT: mix a fine-tuned Whisper with its base in weight space, export for the app.
+
+    python -m training.merge --base embedded --tuned runs/top6 --alpha 0.5 --out models/top6-a0.5
+
+Every floating-point weight becomes θ = (1 - α)·θ_base + α·θ_tuned (Wortsman et al., "Robust
+fine-tuning of zero-shot models", 2022): α = 0 is the base, α = 1 the fine-tuned model, values in
+between usually keep most of the fine-tuning's gain on the target data and much of the base's
+robustness elsewhere (issue 18: real voices). Choose α on dev halves (zh-synth dev and the
+real-speech dev split of training.real_speech), then report test once.
+
+--base   anything `python -m training --base` takes: `embedded`, a CTranslate2 Whisper folder, a
+         transformers folder or a Hub id.
+--tuned  a training run's --out folder or checkpoint-N (LoRA checkpoints are merged onto --base
+         first), an export of training.export (its transformers/ is used) or a transformers folder.
+
+Both must have the same architecture (same parameter names and shapes). Non-float buffers are
+taken from the tuned model and must equal the base's. OUT is written as training.export writes
+an export: a CTranslate2 model at the top (--quantization, default int8), the merged transformers
+model in OUT/transformers/, and OUT/merge.json (base, tuned, alpha).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+
+def load_tuned(tuned: Path, base: str):
+    """(model, processor) of --tuned, float32, eval mode."""
+    from app.model import is_ct2_folder
+    from training.export import TRANSFORMERS_SUBDIR, load_trained
+    from training.model import load_base
+
+    if (tuned / TRANSFORMERS_SUBDIR / "config.json").is_file():  # an export folder
+        tuned = tuned / TRANSFORMERS_SUBDIR
+    if is_ct2_folder(tuned):
+        model, processor = load_base(str(tuned))
+        return model.eval(), processor
+    return load_trained(tuned, base)
+
+
+def interpolate(base_state: dict, tuned_state: dict, alpha: float) -> dict:
+    """(1 - alpha) * base + alpha * tuned for every floating tensor; others must agree and are kept."""
+    import torch
+
+    if base_state.keys() != tuned_state.keys():
+        only_base = sorted(base_state.keys() - tuned_state.keys())[:5]
+        only_tuned = sorted(tuned_state.keys() - base_state.keys())[:5]
+        raise ValueError(f"base and tuned models differ in their weights: only in base {only_base}, "
+                         f"only in tuned {only_tuned}")
+    merged = {}
+    for name, tuned_value in tuned_state.items():
+        base_value = base_state[name]
+        if base_value.shape != tuned_value.shape:
+            raise ValueError(f"{name}: base shape {tuple(base_value.shape)}, tuned {tuple(tuned_value.shape)}")
+        if torch.is_floating_point(tuned_value):
+            mixed = base_value.double() * (1.0 - alpha) + tuned_value.double() * alpha
+            merged[name] = mixed.to(tuned_value.dtype)
+        else:
+            if not torch.equal(base_value, tuned_value):
+                raise ValueError(f"{name}: a non-float tensor that differs between base and tuned")
+            merged[name] = tuned_value.clone()
+    return merged
+
+
+def merge(base: str, tuned: Path, alpha: float, out: Path, quantization: str = "int8") -> Path:
+    from training.export import TRANSFORMERS_SUBDIR, convert_to_ct2, save_transformers
+    from training.model import load_base
+
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"--alpha {alpha}: WiSE-FT mixes within [0, 1]")
+    base_model, base_processor = load_base(base)
+    model, processor = load_tuned(tuned, base)
+    merged = interpolate(base_model.state_dict(), model.state_dict(), alpha)
+    del base_model
+    model.load_state_dict(merged)
+    model.config.use_cache = True
+    out.mkdir(parents=True, exist_ok=True)
+    hf_dir = out / TRANSFORMERS_SUBDIR
+    if hf_dir.exists():
+        shutil.rmtree(hf_dir)
+    save_transformers(model, processor or base_processor, hf_dir)
+    del model, merged
+    convert_to_ct2(hf_dir, out, quantization)
+    info = {"base": base, "tuned": str(tuned), "alpha": alpha, "quantization": quantization,
+            "formula": "(1 - alpha) * base + alpha * tuned, every floating-point weight"}
+    (out / "merge.json").write_text(json.dumps(info, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from training.export import QUANTIZATIONS
+
+    parser = argparse.ArgumentParser(prog="python -m training.merge", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--base", default="embedded", help="embedded, a CTranslate2 folder, a transformers folder "
+                                                           "or a Hub id")
+    parser.add_argument("--tuned", type=Path, required=True, help="run folder, checkpoint-N, export folder or "
+                                                                  "transformers folder of the fine-tuned model")
+    parser.add_argument("--alpha", type=float, required=True, help="weight of the tuned model, 0 (base) to 1 (tuned)")
+    parser.add_argument("--out", type=Path, required=True, help="export folder (CTranslate2 model at its top)")
+    parser.add_argument("--quantization", default="int8", choices=QUANTIZATIONS)
+    args = parser.parse_args(argv)
+    if not args.tuned.is_dir():
+        parser.error(f"--tuned {args.tuned} is not a folder")
+    if not 0.0 <= args.alpha <= 1.0:
+        parser.error(f"--alpha {args.alpha}: WiSE-FT mixes within [0, 1]")
+    out = merge(args.base, args.tuned, args.alpha, args.out, args.quantization)
+    print(f"merged (1 - {args.alpha}) * {args.base} + {args.alpha} * {args.tuned} → {out} ({args.quantization})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
