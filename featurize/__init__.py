@@ -11,9 +11,9 @@ Modules, one concern each:
   features     WhisperFeatureExtractor log-mel and its unpadded float16 form
   pipeline     one shard: filter, label, augment, store
   shards       Parquet shard files: names, schema, atomic writes, footer stats
-  run          planning, resume, --num_proc / --num_shards fan-out, progress
+  run          planning, resume, --num-proc / --num-shards fan-out, progress
   manifest     manifest.json, dataset card, closing summary
-  hub          --push_to_hub
+  hub          --push-to-hub
   reader       training side: shards -> input_features (80 x 3000) + labels, and the collator
 See featurize/README.md.
 """

@@ -69,7 +69,7 @@ def _noise_audio(path: str) -> np.ndarray:
     try:
         return decode(Path(path).read_bytes())
     except (OSError, DecodeError) as exc:
-        raise UserError(f"--noise_dir: cannot use {path}: {exc}") from exc
+        raise UserError(f"--noise-dir: cannot use {path}: {exc}") from exc
 
 
 def _noise_like(n: int, options: AugmentOptions, rng: np.random.Generator) -> tuple[np.ndarray, str]:

@@ -1,5 +1,6 @@
 """Command line: dataclass arguments parsed by transformers' HfArgumentParser, as in Hugging Face's
-run_speech_recognition_seq2seq.py (each option also answers to its dashed spelling: --num-proc).
+run_speech_recognition_seq2seq.py. Options are written with dashes like the app's (--num-proc); the
+underscore spelling of Hugging Face's scripts (--num_proc) answers too.
 """
 
 from __future__ import annotations
@@ -23,13 +24,13 @@ source syntax (repeat --source to mix; see featurize/README.md):
   manifest:FILE[:SPLIT]         .tsv/.csv with columns path + sentence (default split train)
   ...@WEIGHT                    use each clip WEIGHT times (0.5: a seeded half, 2: twice)
 cv/manifest rows with extra or missing fields, paths outside the dataset folder (unless
---allow_outside_paths) and files that are not regular or over --max_file_mb are refused:
+--allow-outside-paths) and files that are not regular or over --max-file-mb are refused:
 counted and named per reason in the summary and manifest.json, never read.
 
 examples:
   python -m featurize --source cv:../shared/data/zh-synth --out out/zh-synth
   python -m featurize --source cv:../shared/data/zh-synth:train@1.0 --source manifest:list.tsv@0.5 \\
-      --out out/mix --num-proc 2 --speed_perturb 0.9,1.0,1.1 --noise_snr_db 10:30
+      --out out/mix --num-proc 2 --speed-perturb 0.9,1.0,1.1 --noise-snr-db 10:30
   sbatch --array=0-15 --wrap 'python -m featurize --source ... --out /shared/out \\
       --num-shards 16 --shard-index $SLURM_ARRAY_TASK_ID'
 A killed run resumes when rerun with the same command: finished shards are kept.
@@ -75,7 +76,7 @@ class OutputArguments:
         "help": "audio: compressed 16 kHz audio, log-mel computed at training time (smallest); "
                 "logmel: float16 log-mel without the 30 s padding (no decoding at training time)."})
     audio_codec: Literal["opus", "original", "flac"] = field(default="opus", metadata={
-        "help": "With --store audio: opus (Ogg Opus at --opus_bitrate), original (the source file's bytes; "
+        "help": "With --store audio: opus (Ogg Opus at --opus-bitrate), original (the source file's bytes; "
                 "augmented copies fall back to opus), flac (lossless, ~5x larger)."})
     opus_bitrate: int = field(default=16000, metadata={
         "help": "Opus bitrate in bit/s (16 kb/s kept Whisper's CER; see featurize/README.md)."})
@@ -84,7 +85,7 @@ class OutputArguments:
         "help": "Delete shards in --out that were made with other sources/options instead of refusing."})
     push_to_hub: str | None = field(default=None, metadata={
         "help": "Upload the finished folder to this Hugging Face dataset repo (checked before any work)."})
-    hub_private: bool = field(default=False, metadata={"help": "Create the --push_to_hub repo private."})
+    hub_private: bool = field(default=False, metadata={"help": "Create the --push-to-hub repo private."})
 
 
 @dataclass
@@ -105,20 +106,28 @@ class RunArguments:
     num_proc: int = field(default=1, metadata={"help": "Worker processes on this machine."})
     num_shards: int = field(default=1, metadata={
         "help": "Split the shard list between this many independent jobs (Slurm array, k8s indexed job, Ray)."})
-    shard_index: int = field(default=0, metadata={"help": "Which of --num_shards this job is (0-based)."})
+    shard_index: int = field(default=0, metadata={"help": "Which of --num-shards this job is (0-based)."})
     quiet: bool = field(default=False, metadata={"help": "No progress bars."})
+
+
+def dashes_first(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """List each option's dashed spelling first (--num-proc, then --num_proc) in --help and errors:
+    one style with the app's CLI. HfArgumentParser adds the dashed one as the alias."""
+    for action in parser._actions:
+        action.option_strings.sort(key=lambda option: "_" in option)
+    return parser
 
 
 def parser():
     from transformers import HfArgumentParser
 
-    return HfArgumentParser(
+    return dashes_first(HfArgumentParser(
         (DataArguments, ModelArguments, OutputArguments, AugmentArguments, RunArguments),
         prog="python -m featurize",
         description="Mandarin speech corpora -> compact, resumable Whisper training shards (Parquet), on CPU.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    ))
 
 
 def _floats(text: str, option: str) -> tuple[float, ...]:
@@ -133,23 +142,23 @@ def settings_from(data: DataArguments, model: ModelArguments, output: OutputArgu
     from featurize.labels import tokenizer_fingerprint
     from featurize.pipeline import Settings
 
-    speeds = _floats(aug.speed_perturb, "--speed_perturb") if aug.speed_perturb else ()
+    speeds = _floats(aug.speed_perturb, "--speed-perturb") if aug.speed_perturb else ()
     if any(not 0.5 <= s <= 2.0 for s in speeds):
-        raise UserError("--speed_perturb: factors must lie between 0.5 and 2")
+        raise UserError("--speed-perturb: factors must lie between 0.5 and 2")
     snr = None
     if aug.noise_snr_db:
-        values = _floats(aug.noise_snr_db, "--noise_snr_db")
+        values = _floats(aug.noise_snr_db, "--noise-snr-db")
         if len(values) not in (1, 2):
-            raise UserError("--noise_snr_db: one value or LOW:HIGH")
+            raise UserError("--noise-snr-db: one value or LOW:HIGH")
         snr = (min(values), max(values))
     if aug.noise_dir and not noise_files(str(Path(aug.noise_dir).resolve())):
-        raise UserError(f"--noise_dir {aug.noise_dir}: no audio files found")
+        raise UserError(f"--noise-dir {aug.noise_dir}: no audio files found")
     if not 0 <= aug.noise_prob <= 1:
-        raise UserError("--noise_prob must lie between 0 and 1")
+        raise UserError("--noise-prob must lie between 0 and 1")
     if output.clips_per_shard < 1 or output.opus_bitrate < 6000:
-        raise UserError("--clips_per_shard must be >= 1 and --opus_bitrate >= 6000")
+        raise UserError("--clips-per-shard must be >= 1 and --opus-bitrate >= 6000")
     if not data.max_file_mb > 0:
-        raise UserError("--max_file_mb must be > 0")
+        raise UserError("--max-file-mb must be > 0")
     return Settings(
         store=output.store,
         audio_codec=output.audio_codec,
@@ -205,9 +214,9 @@ def _main(data, model, output, aug, run_args) -> int:
 
     specs = [parse_source(s) for group in data.source for s in (group if isinstance(group, list) else [group])]
     if not 1 <= run_args.num_proc <= 256:
-        raise UserError("--num_proc must be between 1 and 256")
+        raise UserError("--num-proc must be between 1 and 256")
     if run_args.num_shards < 1 or not 0 <= run_args.shard_index < run_args.num_shards:
-        raise UserError("--shard_index must satisfy 0 <= shard_index < num_shards")
+        raise UserError("--shard-index must satisfy 0 <= shard_index < num_shards")
     settings = settings_from(data, model, output, aug, specs)
     out = Path(output.out).expanduser().resolve()
     push = None

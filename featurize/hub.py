@@ -1,4 +1,4 @@
-"""--push_to_hub: upload the finished shards, manifest and card to a Hugging Face dataset repo.
+"""--push-to-hub: upload the finished shards, manifest and card to a Hugging Face dataset repo.
 
 The repo is created (or found) before any featurising, so a missing network or token fails in
 one line at the start instead of after hours of work. The upload itself is huggingface_hub's
@@ -24,7 +24,7 @@ def check_repo(repo: str, private: bool = False) -> None:
 
         HfApi().create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
     except Exception as exc:
-        raise UserError(f"--push_to_hub {repo}: cannot reach or create the Hub dataset repo "
+        raise UserError(f"--push-to-hub {repo}: cannot reach or create the Hub dataset repo "
                         f"(offline, or no token with write access? `hf auth login`): {_one_line(exc)}") from exc
 
 
@@ -35,5 +35,5 @@ def push(out: Path, repo: str) -> str:
         info = HfApi().upload_folder(repo_id=repo, repo_type="dataset", folder_path=str(out),
                                      allow_patterns=UPLOADED, commit_message="featurize: upload shards")
     except Exception as exc:
-        raise UserError(f"--push_to_hub {repo}: upload failed: {_one_line(exc)}") from exc
+        raise UserError(f"--push-to-hub {repo}: upload failed: {_one_line(exc)}") from exc
     return str(getattr(info, "commit_url", info))

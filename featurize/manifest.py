@@ -95,7 +95,7 @@ def format_summary(result: dict) -> str:
     if result.get("manifest"):
         lines.append(f"  manifest: {result['manifest']}")
     elif not result.get("complete"):
-        lines.append("  other shards still missing (other --shard_index jobs?): manifest.json not written yet")
+        lines.append("  other shards still missing (other --shard-index jobs?): manifest.json not written yet")
     return "\n".join(lines)
 
 

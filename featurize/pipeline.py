@@ -2,14 +2,14 @@
 
 Per clip, in this order (the first reason that applies is the one counted):
   refusal     a table row with extra/missing fields, a path outside the dataset folder, not a
-              regular file, over --max_file_mb   -> dropped: sources.REFUSALS (once per row)
+              regular file, over --max-file-mb   -> dropped: sources.REFUSALS (once per row)
   weight      drop copies by the source's @WEIGHT (counted as sampled_out, not as dropped)
   text        app.text.normalize_label; nothing left          -> dropped: empty_sentence
   labels      Whisper ids over the decoder's 448 positions     -> dropped: label_too_long
               ids not decoding back to the text               -> dropped: label_mismatch
   audio       decode + resample to 16 kHz mono; failure        -> dropped: decode_failed (logged with path)
   augment     training splits only, per copy (speed, noise)
-  duration    over --max_duration_in_seconds (30 s)            -> dropped: audio_too_long
+  duration    over --max-duration-in-seconds (30 s)            -> dropped: audio_too_long
   store       compressed audio, or float16 log-mel without padding
 """
 

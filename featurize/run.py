@@ -6,7 +6,7 @@ of the same command recomputes the list, skips every shard that exists with the 
 fingerprint and redoes the rest, so after any number of kills the rows are exactly those of an
 uninterrupted run.
 
-Parallel: --num_proc N runs N worker processes on this machine; --num_shards N --shard_index I
+Parallel: --num-proc N runs N worker processes on this machine; --num-shards N --shard-index I
 makes this process do only the shards whose number (counted over all splits, in plan order) is
 I modulo N, so N cluster jobs given I = 0..N-1 share the work with no coordination but the
 output folder. Whichever process finds every shard finished writes manifest.json.
@@ -34,7 +34,7 @@ log = logging.getLogger("featurize")
 
 @dataclass
 class PlannedShard:
-    number: int  # position over all splits: what --shard_index takes modulo --num_shards
+    number: int  # position over all splits: what --shard-index takes modulo --num-shards
     unit: Unit
     name: str
 
@@ -104,7 +104,7 @@ def _init_worker(settings: Settings, progress_queue) -> None:
 
 def _one_torch_thread() -> None:
     # One clip's STFT is tiny: torch's intra-op thread pool only adds contention (measured 50x
-    # slower with 2 threads on 2 busy cores). Parallelism comes from processes (--num_proc).
+    # slower with 2 threads on 2 busy cores). Parallelism comes from processes (--num-proc).
     try:
         import torch
 

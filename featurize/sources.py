@@ -18,8 +18,8 @@ Every clip's split (train, dev, ...) decides the output file it lands in, so one
 train, dev and test at once, and two sources with the same split are mixed into it.
 
 A table (cv or manifest) is not trusted: a row with more or fewer fields than its header, a path
-that leads out of the dataset folder (absolute or ../, unless --allow_outside_paths), and a path
-that is not a regular file of at most --max_file_mb (/dev/zero, a FIFO, a folder) are refused
+that leads out of the dataset folder (absolute or ../, unless --allow-outside-paths), and a path
+that is not a regular file of at most --max-file-mb (/dev/zero, a FIFO, a folder) are refused
 with a reason of REFUSALS, counted and named like any other dropped clip, never read.
 """
 
@@ -265,7 +265,7 @@ def _local_rows(spec: SourceSpec, split: str, columns: tuple[str, str], allow_ou
     if missing:
         raise UserError(
             f"{table}: no column {' or '.join(repr(c) for c in missing)} (columns: {', '.join(names) or 'none'}); "
-            "set --audio_column_name / --text_column_name"
+            "set --audio-column-name / --text-column-name"
         )
     out, seen = [], set()
     for line, row in enumerate(rows, start=2):
@@ -299,7 +299,7 @@ def _row_refusal(row: dict, fields: int, rel: str, path: str, dataset: Path,
     # Hugging Face cache and our tests link clips), and Clip.check refuses what it points at if
     # that is not a regular file within the size limit.
     if not allow_outside and os.path.commonpath([path, str(dataset)]) != str(dataset):
-        return "outside_dataset", f"outside {dataset} (--allow_outside_paths reads it)"
+        return "outside_dataset", f"outside {dataset} (--allow-outside-paths reads it)"
     return "", ""
 
 
@@ -364,7 +364,7 @@ def _hf_clips(unit: Unit) -> Iterator[Clip]:
 
 
 def columns_for(kind: str, audio_column: str | None, text_column: str | None) -> tuple[str, str]:
-    """--audio_column_name / --text_column_name when given, else the kind's usual names."""
+    """--audio-column-name / --text-column-name when given, else the kind's usual names."""
     audio, text = DEFAULT_COLUMNS[kind]
     return audio_column or audio, text_column or text
 
@@ -382,7 +382,7 @@ def units_of(spec: SourceSpec, split: str, columns: tuple[str, str], clips_per_s
         missing = [c for c in columns if c not in names]
         if missing:
             raise UserError(f"{spec.written}: no column {' or '.join(repr(c) for c in missing)} "
-                            f"(columns: {', '.join(names)}); set --audio_column_name / --text_column_name")
+                            f"(columns: {', '.join(names)}); set --audio-column-name / --text-column-name")
     if streaming:
         n = dataset.num_shards
         return [Unit(spec, split, columns, stream_shard=i, stream_shards=n, streaming=True) for i in range(n)]

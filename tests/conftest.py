@@ -31,6 +31,14 @@ DATA = Path(os.environ.get("ZIMU_TEST_DATA", ROOT.parent / "shared" / "data" / "
 MODEL_FIXTURES = {"model", "app_url", "fuzz_app", "small_queue_app", "features", "reference_run"}
 
 
+def pytest_sessionstart(session):
+    """Assemble the embedded model before any test: its first-start line on stderr would otherwise land
+    in whichever test's subprocess happens to run first on a fresh machine."""
+    from app.model import embedded_model_dir
+
+    embedded_model_dir()
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if MODEL_FIXTURES & set(item.fixturenames):

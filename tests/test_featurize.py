@@ -157,6 +157,7 @@ def test_logmel_store_reads_back_as_the_feature_extractors_output(logmel_out, mi
         assert diff.mean() < 1e-3 and diff.max() < 0.03, (diff.mean(), diff.max())
 
 
+@pytest.mark.slow  # two featurize runs and 20 reference decodes: ~8 s each on 2 shared cores
 @pytest.mark.parametrize("codec, mean_tolerance", [("flac", 0.002), ("opus", 0.08)])
 def test_audio_store_reads_back_close_to_the_original(mini_cv, tmp_path, codec, mean_tolerance):
     out = tmp_path / codec
@@ -373,7 +374,7 @@ def test_bad_arguments_fail_fast_with_one_line(mini_cv, tmp_path, capsys):
         "no column 'sentence'": ["--source", f"manifest:{no_sentence}", "--out", tmp_path / "o1"],
         "unknown source kind": ["--source", "librispeech:/data", "--out", tmp_path / "o2"],
         "cannot write to --out": ["--source", f"cv:{mini_cv}:dev", "--out", a_file / "sub"],
-        "speed_perturb": ["--source", f"cv:{mini_cv}:dev", "--out", tmp_path / "o3", "--speed_perturb", "3"],
+        "--speed-perturb": ["--source", f"cv:{mini_cv}:dev", "--out", tmp_path / "o3", "--speed_perturb", "3"],
     }
     for message, args in cases.items():
         assert featurize(*args) == 1, message

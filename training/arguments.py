@@ -1,6 +1,6 @@
 """Command-line and config-file arguments, as dataclasses in the style of Hugging Face's
 run_speech_recognition_seq2seq.py: ModelArguments, DataArguments and Seq2SeqTrainingArguments
-(every Trainer option works: --learning_rate, --max_steps, --save_steps, --push_to_hub, ...).
+(every Trainer option works: --learning-rate, --max-steps, --save-steps, --push-to-hub, ...).
 
 `--config run.yaml` (or .json) supplies any of these options for a reproducible run; options
 given on the command line override it. Every run writes its resolved options to
@@ -19,6 +19,8 @@ from typing import Any
 
 from transformers import HfArgumentParser, Seq2SeqTrainingArguments
 
+from featurize.cli import dashes_first
+
 
 @dataclass
 class ModelArguments:
@@ -35,13 +37,13 @@ class ModelArguments:
     lora_alpha: int = field(default=64, metadata={"help": "LoRA scaling alpha"})
     lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA path"})
     lora_target_modules: str = field(default="q_proj,k_proj,v_proj,out_proj,fc1,fc2", metadata={
-        "help": "comma-separated linear layers that get adapters (decoder only with --freeze_encoder)"})
+        "help": "comma-separated linear layers that get adapters (decoder only with --freeze-encoder)"})
     cache_encoder_outputs: bool = field(default=False, metadata={
         "help": "decoder-only training on encoder outputs computed once and kept on disk (implies "
-                "--freeze_encoder; no SpecAugment): on a CPU the encoder is most of a step's cost, so every "
+                "--freeze-encoder; no SpecAugment): on a CPU the encoder is most of a step's cost, so every "
                 "further epoch and every further run on the same shards costs only the decoder"})
     train_encoder_top_layers: int = field(default=0, metadata={
-        "help": "with --freeze_encoder or --cache_encoder_outputs: the encoder's top N layers (and its final layer "
+        "help": "with --freeze-encoder or --cache-encoder-outputs: the encoder's top N layers (and its final layer "
                 "norm) train too; with the cache, the cache holds the input of layer L-N, so only those N layers "
                 "and the decoder run per step: the cheapest way for a CPU to adapt the acoustic model"})
     int8_aware: bool = field(default=False, metadata={
@@ -63,16 +65,16 @@ class ModelArguments:
         """Refuse option combinations that cannot work, in one line each."""
         top = self.train_encoder_top_layers
         if self.cache_encoder_outputs and self.apply_spec_augment:
-            raise SystemExit("error: --apply_spec_augment changes the encoder's input every step, which a cache of "
+            raise SystemExit("error: --apply-spec-augment changes the encoder's input every step, which a cache of "
                              "its outputs cannot follow: drop one of the two (augment with featurize instead)")
         if top and not (self.freeze_encoder or self.cache_encoder_outputs):
-            raise SystemExit("error: --train_encoder_top_layers only applies with --freeze_encoder or "
-                             "--cache_encoder_outputs (without them the whole encoder trains)")
+            raise SystemExit("error: --train-encoder-top-layers only applies with --freeze-encoder or "
+                             "--cache-encoder-outputs (without them the whole encoder trains)")
         if self.int8_aware and self.lora:
-            raise SystemExit("error: --int8_aware and --lora do not combine: the adapters are merged into the "
+            raise SystemExit("error: --int8-aware and --lora do not combine: the adapters are merged into the "
                              "weights only at export, so training cannot round the weights the int8 model will hold")
         if top and self.lora:
-            raise SystemExit("error: --train_encoder_top_layers and --lora do not combine: LoRA adapters go to the "
+            raise SystemExit("error: --train-encoder-top-layers and --lora do not combine: LoRA adapters go to the "
                              "decoder only when the encoder is frozen")
 
     def spec_augment_options(self) -> dict | None:
@@ -101,7 +103,7 @@ class DataArguments:
         "help": "train on a seeded random share (0..1] of the training split: data-size experiments "
                 "(the shards may be sorted, e.g. by HSK level, so the first N clips would be biased)"})
     encoder_cache_dir: str | None = field(default=None, metadata={
-        "help": "where --cache_encoder_outputs keeps the encoder outputs (default: DATA/encoder-cache); "
+        "help": "where --cache-encoder-outputs keeps the encoder outputs (default: DATA/encoder-cache); "
                 "float16, ~1.5 MB per clip for whisper-base, reused by every run on the same shards and base"})
     max_eval_samples: int | None = field(default=200, metadata={
         "help": "evaluation during training uses only the first N clips of the eval split (fast, capped); "
@@ -128,7 +130,7 @@ class TrainArguments(Seq2SeqTrainingArguments):
     lr_scheduler_type: str = field(default="linear", metadata={"help": "learning-rate schedule"})
     activation_checkpointing: bool | None = field(default=True, metadata={
         "help": "gradient checkpointing: recompute activations in the backward pass, much less memory for "
-                "~20%% more time (--activation_checkpointing false to turn off)"})
+                "~20%% more time (--activation-checkpointing false to turn off)"})
     activation_checkpointing_kwargs: dict[str, Any] | str | None = field(
         default_factory=lambda: {"use_reentrant": False},  # works with frozen inputs (frozen encoder, LoRA)
         metadata={"help": "passed to torch.utils.checkpoint"})
@@ -185,7 +187,7 @@ def build_parser() -> HfArgumentParser:
     parser.add_argument("--config", type=Path, default=None,
                         help="YAML or JSON file of options (any option here, by its name without dashes); the "
                              "command line overrides it. OUT/run_config.json of a previous run is one")
-    return parser
+    return dashes_first(parser)
 
 
 def parse(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments, TrainArguments, dict]:

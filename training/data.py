@@ -2,7 +2,7 @@
 
 featurize.reader owns reading: `load_split` gives a memory-mapped `datasets.Dataset` whose rows
 are computed when read (Opus decoded + log-mel, or stored float16 log-mel padded), so with
-`--dataloader_num_workers N` that work runs in N worker processes while the GPU trains; its
+`--dataloader-num-workers N` that work runs in N worker processes while the GPU trains; its
 `WhisperCollator` stacks and pads like the HF recipe. The dataset is map-style, which lets
 Trainer resume mid-epoch by skipping sampler indices instead of re-reading the skipped audio.
 

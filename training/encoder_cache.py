@@ -1,14 +1,14 @@
 """Frozen-encoder outputs computed once, kept on disk, reused by every epoch and every run.
 
-With `--freeze_encoder` the encoder gives the same output for a clip in every epoch, and on a
+With `--freeze-encoder` the encoder gives the same output for a clip in every epoch, and on a
 CPU it is most of the cost of a step (whisper-base, 2 cores: ~0.55 s per 30-s window for the
-encoder against ~0.1 s for the decoder's forward and backward). `--cache_encoder_outputs`
+encoder against ~0.1 s for the decoder's forward and backward). `--cache-encoder-outputs`
 runs the encoder once per clip, stores its last hidden state as float16 in a memory-mapped
 file, and trains the decoder on those: several epochs and several runs (learning rate, LoRA,
 subsets of the data) then cost what one epoch of the decoder costs. SpecAugment and feature
 augmentation on the fly cannot apply (the input is fixed); augment with featurize instead.
 
-With `--train_encoder_top_layers N` the cache holds instead the hidden states *entering* encoder
+With `--train-encoder-top-layers N` the cache holds instead the hidden states *entering* encoder
 layer L-N (L layers): the frozen bottom of the encoder still runs once per clip, and training runs
 the top N layers, the final layer norm and the decoder (training.model.WhisperFromEncoderLayer).
 A frozen acoustic model cannot learn to hear this data better; its top layers can.

@@ -1,4 +1,4 @@
-"""Quantisation-aware training for the app's int8 path (`--int8_aware true`).
+"""Quantisation-aware training for the app's int8 path (`--int8-aware true`).
 
 The CPU app runs the exported model as CTranslate2 int8. Every linear layer's weight is stored as int8
 with one scale per output row. Its input is quantised on the fly with one scale per row, i.e. per

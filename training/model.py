@@ -106,7 +106,7 @@ def configure(model, *, language: str | None, task: str, spec_augment: dict | No
         model.freeze_encoder()
         encoder = model.get_encoder()
         if not 0 <= encoder_top_layers <= len(encoder.layers):
-            raise SystemExit(f"error: --train_encoder_top_layers must be 0..{len(encoder.layers)}")
+            raise SystemExit(f"error: --train-encoder-top-layers must be 0..{len(encoder.layers)}")
         if encoder_top_layers:
             for module in (*encoder.layers[len(encoder.layers) - encoder_top_layers:], encoder.layer_norm):
                 for parameter in module.parameters():

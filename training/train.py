@@ -4,10 +4,10 @@
 
 Re-running the same command resumes from the newest *complete* checkpoint in --out (model,
 optimizer, scheduler, RNG and the position in the data), so a lost GPU costs at most
---save_steps steps. Several GPUs: the same command under `torchrun --nproc_per_node N -m training ...`
+--save-steps steps. Several GPUs: the same command under `torchrun --nproc_per_node N -m training ...`
 or `accelerate launch -m training ...` (Trainer's DDP). See training/README.md.
 
-Writes into --out: checkpoint-N/ (the last --save_total_limit complete ones), the final model
+Writes into --out: checkpoint-N/ (the last --save-total-limit complete ones), the final model
 and processor, run_config.json (every option; a valid --config), train_results.json and
 eval_full_results.json (CER/WER of the whole eval split), trainer_state.json.
 """

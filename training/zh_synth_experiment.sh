@@ -16,10 +16,10 @@ mkdir -p runs/results
 # Decoder-only fine-tuning on cached encoder outputs, bf16 autocast (AVX512-BF16 CPUs and GPUs;
 # use --precision fp32 elsewhere). 375 steps x 16 clips = 2 epochs of the 3,000 train clips.
 # lr 2.5e-5: Whisper's pre-training lr for base (1e-3) / 40, the rule of thumb from the HF fine-tuning event.
-COMMON=(--data "$FEATURES" --base embedded --cache_encoder_outputs true --precision bf16
-        --per_device_train_batch_size 16 --max_steps 375 --warmup_steps 40 --learning_rate 2.5e-5
-        --eval_strategy no --save_steps 125 --activation_checkpointing false --dataloader_num_workers 0
-        --logging_steps 25 --seed 42)
+COMMON=(--data "$FEATURES" --base embedded --cache-encoder-outputs true --precision bf16
+        --per-device-train-batch-size 16 --max-steps 375 --warmup-steps 40 --learning-rate 2.5e-5
+        --eval-strategy no --save-steps 125 --activation-checkpointing false --dataloader-num-workers 0
+        --logging-steps 25 --seed 42)
 
 evaluate() {  # $1 row name, $2 model
   python -m training.evaluate --model "$2" --data "$DATA" --split test \
@@ -35,19 +35,19 @@ train_export_evaluate() {  # $1 row name, rest: options on top of COMMON
 
 for row in "$@"; do
   case $row in
-    features) python -m featurize --source "cv:$DATA:train+dev" --out "$FEATURES" --audio_codec original --num-proc 2 ;;
+    features) python -m featurize --source "cv:$DATA:train+dev" --out "$FEATURES" --audio-codec original --num-proc 2 ;;
     base) evaluate base embedded ;;
     decoder) train_export_evaluate decoder ;;                                  # model: full decoder
-    lora) train_export_evaluate lora --lora true --learning_rate 1e-3 ;;       # model: LoRA r32 on the decoder
-    long) train_export_evaluate long --max_steps 940 --learning_rate 5e-5 ;;   # model: 5 epochs, lr 5e-5
-    share25) train_export_evaluate share25 --train_share 0.25 ;;                # data: 750 of the 3,000 clips
-    top3) train_export_evaluate top3 --train_encoder_top_layers 3 ;;           # model: + top 3 of 6 encoder layers
-    top3more) train_export_evaluate top3more --base runs/top3 --train_encoder_top_layers 3 \
-                --max_steps 188 --warmup_steps 20 --learning_rate 1e-5 ;;      # model: 1 more epoch on top3 (same cache)
-    top6) train_export_evaluate top6 --base runs/top3more --train_encoder_top_layers 6 \
-                --max_steps 188 --warmup_steps 20 --learning_rate 1.5e-5 --save_steps 47 ;;  # model: + all 6 layers, 1 epoch
-    top6int8) train_export_evaluate top6int8 --base runs/top6 --train_encoder_top_layers 6 --int8_aware true \
-                --max_steps 125 --warmup_steps 10 --learning_rate 1e-5 --save_steps 42 ;;  # model: int8-aware, 2/3 epoch
+    lora) train_export_evaluate lora --lora true --learning-rate 1e-3 ;;       # model: LoRA r32 on the decoder
+    long) train_export_evaluate long --max-steps 940 --learning-rate 5e-5 ;;   # model: 5 epochs, lr 5e-5
+    share25) train_export_evaluate share25 --train-share 0.25 ;;                # data: 750 of the 3,000 clips
+    top3) train_export_evaluate top3 --train-encoder-top-layers 3 ;;           # model: + top 3 of 6 encoder layers
+    top3more) train_export_evaluate top3more --base runs/top3 --train-encoder-top-layers 3 \
+                --max-steps 188 --warmup-steps 20 --learning-rate 1e-5 ;;      # model: 1 more epoch on top3 (same cache)
+    top6) train_export_evaluate top6 --base runs/top3more --train-encoder-top-layers 6 \
+                --max-steps 188 --warmup-steps 20 --learning-rate 1.5e-5 --save-steps 47 ;;  # model: + all 6 layers, 1 epoch
+    top6int8) train_export_evaluate top6int8 --base runs/top6 --train-encoder-top-layers 6 --int8-aware true \
+                --max-steps 125 --warmup-steps 10 --learning-rate 1e-5 --save-steps 42 ;;  # model: int8-aware, 2/3 epoch
     all) "$0" features base decoder long share25 lora top3 top3more top6 top6int8 ;;
     *) echo "unknown row: $row (features base decoder long lora share25 top3 top3more all)" >&2; exit 2 ;;
   esac
