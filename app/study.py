@@ -168,4 +168,5 @@ def player_html(media: Path, video: bool, cues: list[Cue]) -> str:
             f'<div class="zimu-stage"><{tag} class="zimu-media" controls preload="auto" playsinline '
             f'src="{html.escape(media_url(media))}"></{tag}><div class="zimu-captions" aria-live="polite"></div></div>'
             f'<div class="zimu-controls"></div><div class="zimu-card" hidden></div>'
-            f'<div class="zimu-saved"></div><div class="zimu-data" hidden data-study="{html.escape(data)}"></div></div>')
+            f'<div class="zimu-saved"></div>'
+            f'<div class="zimu-data" hidden data-study="{html.escape(data)}"></div></div>')

@@ -192,7 +192,8 @@ def _finished(panel: Panel, job, folder: Path, lines: list[str]) -> dict:
             **{button: str(files[f]) for button, f in zip(panel.downloads, FORMATS)}, panel.result: result,
             panel.line_menu: gr.Dropdown(choices=[(f"{clock(c.start)}  {c.hanzi}", i) for i, c in enumerate(t.cues)],
                                          value=0),
-            panel.deck[0]: None, panel.deck[1]: None, panel.deck_status: "", panel.burn: gr.Button(visible=video is not None),
+            panel.deck[0]: None, panel.deck[1]: None, panel.deck_status: "",
+            panel.burn: gr.Button(visible=video is not None),
             panel.burned: gr.DownloadButton(value=None, visible=False)}
 
 
@@ -274,7 +275,8 @@ def export_words(result: Result | None, saved: str | None):
     except (ValueError, TypeError, KeyError, AttributeError):
         raise gr.Error("The saved-words list could not be read: save the words again.", print_exception=False) from None
     if not words:
-        raise gr.Error("Save some words first: hover or click a word, then press “Save word”.", print_exception=False)
+        raise gr.Error("Save some words first: hover or click a word, then press “Save word”.",
+                       print_exception=False)
     files = export_deck(result.transcript.cues, load_audio(result.media), result.folder, f"{result.stem}-words",
                         result.title, words[:2000])
     count = sum(1 for _ in csv.reader(files["csv"].open(encoding="utf-8"))) - 1

@@ -64,9 +64,11 @@ def burn_in(video: Path, cues: list[Cue], kinds, out: Path, duration: float, rul
     ass = out.with_suffix(".burn.ass")
     to_karaoke_ass(cues, kinds, rules, resolution).save(str(ass), format_="ass", encoding="utf-8")
     fonts = next((d for d in FONTS_DIRS if Path(d).is_dir()), None)
+    if fonts is None:  # libass would draw every hanzi as an empty box
+        raise UserError("no CJK font on this server to draw the subtitles with: apt-get install fonts-noto-cjk")
     # Filter arguments are ':'-separated and quoted: escape what ffmpeg's filter parser treats specially.
     escaped = str(ass).replace("\\", "\\\\").replace("'", "\\'").replace(":", "\\:")
-    vf = f"ass='{escaped}'" + (f":fontsdir='{fonts}'" if fonts else "")
+    vf = f"ass='{escaped}':fontsdir='{fonts}'"
     # Even dimensions: x264 with yuv420p refuses odd ones.
     vf += ",scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p"
     command = [_ffmpeg(), "-nostdin", "-loglevel", "error", "-y", "-i", str(video), "-vf", vf, "-map", "0:v:0",

@@ -16,8 +16,9 @@ def pick(formats: list[dict]) -> str:
     import yt_dlp
 
     with yt_dlp.YoutubeDL({"format": VIDEO_FORMAT, "quiet": True, "simulate": True}) as ydl:
-        return ydl.build_format_selector(VIDEO_FORMAT)({"formats": formats, "has_merged_format": False, "incomplete_formats": False}).__next__()[
-            "format_id"]
+        selector = ydl.build_format_selector(VIDEO_FORMAT)
+        context = {"formats": formats, "has_merged_format": False, "incomplete_formats": False}
+        return next(iter(selector(context)))["format_id"]
 
 
 def fmt(format_id, height=None, vcodec="avc1", acodec="mp4a", tbr=100):
@@ -39,7 +40,10 @@ def test_keep_the_video_takes_the_best_single_file_rendition_up_to_480p():
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     folder = tmp_path_factory.mktemp("clips")
-    run = lambda *args: subprocess.run([ffmpeg(), "-v", "error", "-y", *args], check=True, capture_output=True)  # noqa: E731
+
+    def run(*args: str) -> None:
+        subprocess.run([ffmpeg(), "-v", "error", "-y", *args], check=True, capture_output=True)
+
     run("-f", "lavfi", "-i", "color=c=red:s=160x120:r=10:d=2", "-f", "lavfi", "-i", "sine=d=2",
         "-c:v", "libx264", "-c:a", "aac", "-shortest", str(folder / "clip.mkv"))
     run("-f", "lavfi", "-i", "sine=d=2", str(folder / "plain.mp3"))
