@@ -50,6 +50,12 @@ def test_upload_clip_shows_transcript_and_downloads_srt(page, app_url, zh_synth,
 
     table = page.locator("#table").inner_text()
     assert any(0x4E00 <= ord(c) <= 0x9FFF for c in table)
+    # An audio source plays as audio in the study player, its captions under the player.
+    assert page.locator(".zimu-player[data-kind=audio] audio").count() == 1
+    page.wait_for_function("document.querySelector('.zimu-player audio').readyState >= 1", timeout=20_000)
+    start = page.evaluate("window.zimuPlayer.data.cues[0].start")
+    page.evaluate(f"document.querySelector('.zimu-player audio').currentTime = {start + 0.2}")
+    page.locator(".zimu-captions ruby").first.wait_for(timeout=5_000)
 
     with page.expect_download() as info:
         page.locator("#download-srt").click()
