@@ -11,9 +11,11 @@ chrF is sacrebleu's CHRF (character 6-grams, β = 2), over the whole corpus. Als
 Chinese in them and empty lines (a learner can use neither). --csv writes every clip's lines.
 
 --joined: the clips joined into one long file (0.6 s of silence between them), transcribed once per
-source as a user's file is (the batched path, Whisper's English decoded with the text); the whole
-file's English is scored against all the references joined (one document: cues need not line up
-with clips).
+source as a user's file is (the batched path, Whisper's English decoded with the text). Scored
+"by sentence": each cue's English goes back to the clip its time overlaps most, and clips that one
+recognised sentence runs over are scored as one unit (`scoring_units`); also given: the whole
+file's English against all the references joined ("as one document", which forgives English placed
+on the wrong sentence and so reads higher).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from app.evaluate import read_split
 from app.model import load_model
 from app.text import has_cjk
 from app.transcribe import TranscribeOptions, transcribe
-from app.translate import ENGLISH_SOURCES, GLOSS_MARK, LLMConfig, english_for
+from app.translate import ENGLISH_SOURCES, GLOSS_MARK, LLMConfig, english_for, sentences_of
 
 
 def reference_english() -> dict[str, str]:
@@ -43,9 +45,39 @@ def reference_english() -> dict[str, str]:
 
 
 def shown_text(cue_english: list[str]) -> str:
-    """What a clip's English says, without the layout of glosses."""
-    text = " ".join(cue_english).replace(GLOSS_MARK, " ").replace(" · ", " ").replace("\n", " ")
+    """What a clip's English says, without the layout of glosses. A sentence's English shown whole
+    on each of its cues (too short to split) is read once, as the learner reads it."""
+    lines = [line for i, line in enumerate(cue_english) if i == 0 or line != cue_english[i - 1]]
+    text = " ".join(lines).replace(GLOSS_MARK, " ").replace(" · ", " ").replace("\n", " ")
     return " ".join(text.split())
+
+
+def scoring_units(cues, spans: list[tuple[float, float]], references: list[str]) -> tuple[list[str], list[str]]:
+    """A long file's English and the references of the clips it was joined from, in matching units.
+    A sentence (`sentences_of`, the unit the English is translated in) that runs over several clips
+    joins them into one unit, so no English is scored against a sentence it was not made for and
+    none is lost; a clip no cue reaches is a unit with no English. Each cue goes to the clip its
+    time overlaps most. Returns (hypotheses, references), one of each per unit."""
+    def clips_of(cue) -> list[int]:
+        return [i for i, (start, end) in enumerate(spans) if min(cue.end, end) - max(cue.start, start) > 0]
+
+    joined_to_next = [False] * len(spans)
+    for sentence in sentences_of(cues):
+        touched = [i for cue in sentence for i in clips_of(cue)]
+        for i in range(min(touched, default=0), max(touched, default=0)):
+            joined_to_next[i] = True
+    unit_of, unit = [], 0
+    for i in range(len(spans)):
+        unit_of.append(unit)
+        unit += not joined_to_next[i]
+    lines: list[list[str]] = [[] for _ in range(unit)]
+    for cue in cues:
+        overlaps = [min(cue.end, end) - max(cue.start, start) for start, end in spans]
+        lines[unit_of[max(range(len(spans)), key=overlaps.__getitem__)]].append(cue.english)
+    refs: list[list[str]] = [[] for _ in range(unit)]
+    for i, reference in enumerate(references):
+        refs[unit_of[i]].append(reference)
+    return [shown_text(u) for u in lines], [" ".join(r) for r in refs]
 
 
 def chrf(hypotheses: list[str], references: list[str]) -> float:
@@ -133,12 +165,19 @@ def joined_file(args, rows: list[dict], references: dict[str, str], sources: lis
     from app.audio import SAMPLE_RATE
 
     gap = np.zeros(int(0.6 * SAMPLE_RATE), dtype=np.float32)
-    audio = np.concatenate([piece for r in rows for piece in (load_audio(args.data / "clips" / r["path"]), gap)])
-    reference = " ".join(references[Path(r["path"]).stem] for r in rows)
+    clips = [load_audio(args.data / "clips" / r["path"]) for r in rows]
+    audio = np.concatenate([piece for clip in clips for piece in (clip, gap)])
+    spans, at = [], 0.0
+    for clip in clips:
+        spans.append((at, at + clip.size / SAMPLE_RATE))
+        at += (clip.size + gap.size) / SAMPLE_RATE
+    references_by_clip = [references[Path(r["path"]).stem] for r in rows]
+    reference = " ".join(references_by_clip)
     print(f"clips: {len(rows)} ({args.split}) joined: {audio.size / SAMPLE_RATE / 60:.1f} min; "
-          "reference: hsk-sentences-audio English, joined")
-    print("| source | chrF | cue lines | with Chinese | empty | whole job s | gave the English |")
-    print("|---|---|---|---|---|---|---|")
+          "reference: hsk-sentences-audio English")
+    print("| source | chrF by sentence | chrF as one document | cue lines | with Chinese | empty | whole job s "
+          "| gave the English |")
+    print("|---|---|---|---|---|---|---|---|")
     for source in sources:
         options = TranscribeOptions(language="zh", english=source, llm_url=args.llm_url, llm_model=args.llm_model)
         started = time.perf_counter()
@@ -146,7 +185,8 @@ def joined_file(args, rows: list[dict], references: dict[str, str], sources: lis
         seconds = time.perf_counter() - started
         cues = transcript.cues
         hypothesis = shown_text([c.english for c in cues])
-        print(f"| {source} | {chrf([hypothesis], [reference]):.1f} | {len(cues)} | "
+        hypotheses, unit_references = scoring_units(cues, spans, references_by_clip)
+        print(f"| {source} | {chrf(hypotheses, unit_references):.1f} ({len(hypotheses)} units) | {chrf([hypothesis], [reference]):.1f} | {len(cues)} | "
               f"{sum(has_cjk(c.english) for c in cues)} | {sum(not c.english.strip() for c in cues)} | "
               f"{seconds:.1f} | {transcript.english_source} ({transcript.decoder}) |")
         for warning in transcript.warnings:

@@ -165,6 +165,7 @@ def test_glosses_only_above_a_chosen_hsk_level():
     assert all(part in every for part in advanced)
 
 
+@pytest.mark.model
 def test_evaluate_english_scores_each_source(zh_synth, capsys):
     from app.evaluate_english import main
 
@@ -188,3 +189,36 @@ def test_ui_menu_defaults_to_auto_and_offers_the_llm_only_when_the_server_has_on
                            "build_ui().blocks.values() if getattr(b, 'label', None) == 'English line'])"],
                           cwd=ROOT, capture_output=True, text=True, env=env, timeout=120)
     assert "[('auto', ('Automatic: Google when reachable, else Whisper', 'auto'))]" in menu.stdout, menu.stderr
+
+
+def test_english_too_short_for_its_sentence_is_decoded_again(model, joined):
+    """Whisper often leaves a sentence out of a window's English; the line that results is far
+    shorter than its Chinese and is decoded again on its own audio."""
+    from app.translate import english_too_short, settle_sentences
+
+    audio, rows = joined
+    cues, at = [], 0.0
+    for row in rows[:2]:
+        seconds = load_audio(clip_path(row)).size / SAMPLE_RATE
+        cues.append(Cue(at, at + seconds, [Word(row["sentence"], at, at + seconds)]))
+        at += seconds + 1.2
+    kept = "A full English sentence for the first clip, long enough."
+    placed = [([cues[0]], kept), ([cues[1]], "He.")]
+    assert english_too_short("He.", rows[1]["sentence"]) and not english_too_short(kept, rows[0]["sentence"])
+    assert settle_sentences(placed, audio, model, "zh", 5) == 0
+    assert cues[0].english == kept
+    assert len(cues[1].english) >= 2 * len(rows[1]["sentence"]) and not has_cjk(cues[1].english), cues[1].english
+
+
+def test_long_file_english_scored_in_units_of_whole_sentences():
+    """A recognised sentence over two clips makes them one unit; a clip no cue reaches scores empty."""
+    from app.evaluate_english import scoring_units
+
+    spans = [(0.0, 2.0), (2.6, 4.0), (4.6, 6.0), (6.6, 8.0)]
+    refs = ["One.", "Two.", "Three.", "Four."]
+    cues = [Cue(0.1, 1.9, [Word("一。", 0.1, 1.9)], english="one"),
+            Cue(2.7, 4.4, [Word("二三", 2.7, 4.4)], english="two and"),  # its sentence runs on into clip 3
+            Cue(4.5, 5.9, [Word("三。", 4.5, 5.9)], english="three")]
+    hypotheses, references = scoring_units(cues, spans, refs)
+    assert references == ["One.", "Two. Three.", "Four."]
+    assert hypotheses == ["one", "two and three", ""]
