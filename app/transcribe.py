@@ -175,14 +175,15 @@ def iter_transcribe(audio: np.ndarray, model, options: TranscribeOptions | None 
     english_segments: list = []
     pinyin_cache: dict[tuple[str, ...], str] = {}
 
-    def cues_so_far() -> list[Cue]:
-        cues = build_cues(per_segment, options.cue_rules)
+    def with_pinyin(cues: list[Cue]) -> list[Cue]:
         for cue in cues:
             key = tuple(w.text for w in cue.words)
             if key not in pinyin_cache:
                 pinyin_cache[key] = pinyin_of_words(list(key))
             cue.pinyin = pinyin_cache[key]
         return cues
+
+    shown: list[Cue] = []  # the partial cues: each batch's new cues appended, not the whole file rebuilt
 
     def snapshot(cues: list[Cue], complete: bool, warnings: list[str], english_source: str = "") -> Transcript:
         return Transcript(cues=cues, language=language, duration=duration, warnings=warnings,
@@ -202,8 +203,11 @@ def iter_transcribe(audio: np.ndarray, model, options: TranscribeOptions | None 
         if progress:
             progress(min(1.0, piece.reached / max(duration, 1e-6)), "Transcribing")
         if added and partial:
-            yield snapshot(cues_so_far(), False, [])
-    cues = cues_so_far()
+            # Cue rules see only this batch here (a 3-hour file would otherwise rebuild every cue after
+            # every batch); the finished transcript below is built from all segments at once.
+            shown = shown + with_pinyin(build_cues(added, options.cue_rules))
+            yield snapshot(shown, False, [])
+    cues = with_pinyin(build_cues(per_segment, options.cue_rules))
     if not cues:
         raise UserError("no speech found in the audio")
     if progress and options.english not in ("none", ""):

@@ -100,3 +100,5 @@ def test_first_cues_arrive_before_the_end(model, long_audio):
     assert 0 < len(partial[0].cues) < len(seen[-1].cues)
     # Windows are never merged: what was shown early stays as it was.
     assert [c.hanzi for c in partial[0].cues] == [c.hanzi for c in seen[-1].cues[:len(partial[0].cues)]]
+    # Each batch's cues are appended to what was shown: by the last batch, all the text is there.
+    assert "".join(c.hanzi for c in partial[-1].cues) == seen[-1].text
