@@ -80,7 +80,8 @@ def classify(track: PitchTrack, start: float, end: float) -> tuple[int | None, n
 
 
 def expected_contour(track: PitchTrack, tone: int, start: float, end: float, points: int = POINTS):
-    """Times and semitones of the textbook shape of `tone` over [start, end] (for the plot)."""
+    """Times and semitones of `tone`'s template over [start, end], on this speaker's range (for the
+    plot): the connected-speech shape `classify` compares with, not the textbook citation contour."""
     shape = TEMPLATES[tone]
     return np.linspace(start, end, points), np.array([track.chao_to_semitones(level) for level in shape])
 

@@ -57,6 +57,10 @@ class DataArguments:
         "help": "Refuse audio files larger than this many MB (and anything that is not a regular file, "
                 "e.g. /dev/zero) before reading them."})
 
+    def __post_init__(self):
+        if not self.max_file_mb > 0:
+            raise UserError("--max-file-mb must be > 0")
+
 
 @dataclass
 class ModelArguments:
@@ -87,6 +91,10 @@ class OutputArguments:
         "help": "Upload the finished folder to this Hugging Face dataset repo (checked before any work)."})
     hub_private: bool = field(default=False, metadata={"help": "Create the --push-to-hub repo private."})
 
+    def __post_init__(self):
+        if self.clips_per_shard < 1 or self.opus_bitrate < 6000:
+            raise UserError("--clips-per-shard must be >= 1 and --opus-bitrate >= 6000")
+
 
 @dataclass
 class AugmentArguments:
@@ -100,6 +108,25 @@ class AugmentArguments:
     augment_splits: str = field(default="train", metadata={"help": "Comma-separated splits that get augmentation."})
     seed: int = field(default=0, metadata={"help": "Seed for @WEIGHT sampling and augmentation."})
 
+    def __post_init__(self):
+        if any(not 0.5 <= s <= 2.0 for s in self.speeds()):
+            raise UserError("--speed-perturb: factors must lie between 0.5 and 2")
+        self.snr_range()
+        if not 0 <= self.noise_prob <= 1:
+            raise UserError("--noise-prob must lie between 0 and 1")
+
+    def speeds(self) -> tuple[float, ...]:
+        return _floats(self.speed_perturb, "--speed-perturb") if self.speed_perturb else ()
+
+    def snr_range(self) -> tuple[float, float] | None:
+        """(low, high) SNR in dB, or None without --noise-snr-db."""
+        if not self.noise_snr_db:
+            return None
+        values = _floats(self.noise_snr_db, "--noise-snr-db")
+        if len(values) not in (1, 2):
+            raise UserError("--noise-snr-db: one value or LOW:HIGH")
+        return min(values), max(values)
+
 
 @dataclass
 class RunArguments:
@@ -108,6 +135,12 @@ class RunArguments:
         "help": "Split the shard list between this many independent jobs (Slurm array, k8s indexed job, Ray)."})
     shard_index: int = field(default=0, metadata={"help": "Which of --num-shards this job is (0-based)."})
     quiet: bool = field(default=False, metadata={"help": "No progress bars."})
+
+    def __post_init__(self):
+        if not 1 <= self.num_proc <= 256:
+            raise UserError("--num-proc must be between 1 and 256")
+        if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
+            raise UserError("--shard-index must satisfy 0 <= shard_index < num_shards")
 
 
 def dashes_first(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -142,23 +175,8 @@ def settings_from(data: DataArguments, model: ModelArguments, output: OutputArgu
     from featurize.labels import tokenizer_fingerprint
     from featurize.pipeline import Settings
 
-    speeds = _floats(aug.speed_perturb, "--speed-perturb") if aug.speed_perturb else ()
-    if any(not 0.5 <= s <= 2.0 for s in speeds):
-        raise UserError("--speed-perturb: factors must lie between 0.5 and 2")
-    snr = None
-    if aug.noise_snr_db:
-        values = _floats(aug.noise_snr_db, "--noise-snr-db")
-        if len(values) not in (1, 2):
-            raise UserError("--noise-snr-db: one value or LOW:HIGH")
-        snr = (min(values), max(values))
     if aug.noise_dir and not noise_files(str(Path(aug.noise_dir).resolve())):
         raise UserError(f"--noise-dir {aug.noise_dir}: no audio files found")
-    if not 0 <= aug.noise_prob <= 1:
-        raise UserError("--noise-prob must lie between 0 and 1")
-    if output.clips_per_shard < 1 or output.opus_bitrate < 6000:
-        raise UserError("--clips-per-shard must be >= 1 and --opus-bitrate >= 6000")
-    if not data.max_file_mb > 0:
-        raise UserError("--max-file-mb must be > 0")
     return Settings(
         store=output.store,
         audio_codec=output.audio_codec,
@@ -169,7 +187,7 @@ def settings_from(data: DataArguments, model: ModelArguments, output: OutputArgu
         task=model.task,
         timestamps=model.timestamps,
         max_duration=data.max_duration_in_seconds,
-        augment=AugmentOptions(speeds=speeds, snr_db=snr, noise_prob=aug.noise_prob,
+        augment=AugmentOptions(speeds=aug.speeds(), snr_db=aug.snr_range(), noise_prob=aug.noise_prob,
                                noise_dir=str(Path(aug.noise_dir).resolve()) if aug.noise_dir else None),
         augment_splits=tuple(s.strip() for s in aug.augment_splits.split(",") if s.strip()),
         seed=aug.seed,
@@ -183,7 +201,11 @@ def settings_from(data: DataArguments, model: ModelArguments, output: OutputArgu
 
 def main(argv: list[str] | None = None) -> int:
     arguments = parser()
-    *parsed, unknown = arguments.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    try:  # the dataclasses refuse impossible option values (UserError) as they are built
+        *parsed, unknown = arguments.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if unknown:
         arguments.error(f"unrecognized arguments: {' '.join(unknown)}")  # argparse's usage + exit 2
     data, model, output, aug, run_args = parsed
@@ -213,10 +235,6 @@ def _main(data, model, output, aug, run_args) -> int:
     from featurize.sources import parse_source
 
     specs = [parse_source(s) for group in data.source for s in (group if isinstance(group, list) else [group])]
-    if not 1 <= run_args.num_proc <= 256:
-        raise UserError("--num-proc must be between 1 and 256")
-    if run_args.num_shards < 1 or not 0 <= run_args.shard_index < run_args.num_shards:
-        raise UserError("--shard-index must satisfy 0 <= shard_index < num_shards")
     settings = settings_from(data, model, output, aug, specs)
     out = Path(output.out).expanduser().resolve()
     push = None

@@ -10,8 +10,9 @@
 `input_features` are computed when a row is read (datasets' with_transform), never stored padded:
 --store audio rows are decoded and run through WhisperFeatureExtractor (built from the config in
 manifest.json, so it matches the model the labels were made for); --store logmel rows are
-unpacked and padded to 3000 frames exactly as the extractor pads. In DataLoader workers call
-torch.set_num_threads(1): one clip's STFT is too small for torch's thread pool to pay off.
+unpacked and padded to 3000 frames exactly as the extractor pads. In a DataLoader worker the
+transform sets torch.set_num_threads(1): one clip's STFT is too small for torch's thread pool to pay
+off, and N workers with a pool each would fight over the cores.
 """
 
 from __future__ import annotations
@@ -49,12 +50,20 @@ class WhisperInputs:
         return features.pad_log_mel(mel, self.extractor.nb_max_frames)
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        _one_thread_in_workers()
         names = list(batch)
         rows = [dict(zip(names, values)) for values in zip(*batch.values())]
         out = {"input_features": [self.features_of(r) for r in rows], "labels": batch["labels"]}
         for name in self.keep:
             out[name] = batch[name]
         return out
+
+
+def _one_thread_in_workers() -> None:
+    import torch
+
+    if torch.utils.data.get_worker_info() is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 def split_files(out: str | Path, split: str) -> list[str]:

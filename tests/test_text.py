@@ -34,3 +34,11 @@ def test_cer_normalises_script_punctuation_and_width():
 
 def test_split_words_uses_jieba():
     assert split_words("我在银行工作") == ["我", "在", "银行", "工作"]
+
+
+def test_spread_span_shares_a_word_span_evenly_among_its_characters():
+    from app.text import spread_span
+
+    assert spread_span("這個", 0.0, 0.36) == [("這", 0.0, 0.18), ("個", 0.18, 0.36)]
+    assert spread_span(["我"], 1.0, 1.5) == [("我", 1.0, 1.5)]
+    assert spread_span("", 1.0, 2.0) == []

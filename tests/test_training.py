@@ -532,22 +532,34 @@ def test_encoder_cache_matches_the_encoder_and_resumes_after_a_crash(work, featu
     assert encoder_cache.cache_key(other.get_encoder(), features, "train") != folder.name.split("-", 1)[1]
 
 
-@pytest.mark.slow
-def test_cached_encoder_run_trains_the_decoder_only_with_the_same_loss(work, features, tiny_base):
-    from safetensors.torch import load_file
+CACHE_RUN_ARGS = ["--max_steps", "2", "--save_steps", "2", "--per_device_train_batch_size", "4", "--learning_rate",
+                  "1e-3", "--warmup_steps", "0", "--logging_steps", "1", "--eval_strategy", "no",
+                  "--dataloader_num_workers", "0", "--train_share", "0.5", "--disable_tqdm", "true"]
 
-    common = ["--max_steps", "2", "--save_steps", "2", "--per_device_train_batch_size", "4", "--learning_rate", "1e-3",
-              "--warmup_steps", "0", "--logging_steps", "1", "--eval_strategy", "no", "--final_eval", "false",
-              "--dataloader_num_workers", "0", "--train_share", "0.5", "--disable_tqdm", "true"]
-    cached, frozen = work / "run-cached", work / "run-frozen"
-    _python(*_train(cached, features, tiny_base), *common, "--cache_encoder_outputs", "true", env=_env(work))
-    _python(*_train(frozen, features, tiny_base), *common, "--freeze_encoder", "true", env=_env(work))
-    assert any((features / "encoder-cache").glob("train-*/done.json"))
-    # Same rows in the same order: only the float16 rounding of the cached outputs differs.
+
+def _cached_and_frozen_runs(work: Path, features: Path, tiny_base: Path, name: str, extra: list[str],
+                            cached_extra: list[str], frozen_extra: list[str]) -> Path:
+    """A 2-step run on cached encoder outputs and the same run through the frozen encoder: the same rows
+    in the same order, so their losses differ only by the cache's float16 rounding. Returns the cached run."""
+    cached, frozen = work / f"run-{name}cached", work / f"run-{name}frozen"
+    _python(*_train(cached, features, tiny_base), *CACHE_RUN_ARGS, *extra, "--cache_encoder_outputs", "true",
+            *cached_extra, env=_env(work))
+    _python(*_train(frozen, features, tiny_base), *CACHE_RUN_ARGS, *extra, "--freeze_encoder", "true",
+            *frozen_extra, env=_env(work))
     cached_losses, frozen_losses = _losses(cached), _losses(frozen)
     assert sorted(cached_losses) == [1, 2]
     for step in (1, 2):
         assert cached_losses[step] == pytest.approx(frozen_losses[step], rel=1e-2)
+    return cached
+
+
+@pytest.mark.slow
+def test_cached_encoder_run_trains_the_decoder_only_with_the_same_loss(work, features, tiny_base):
+    from safetensors.torch import load_file
+
+    no_eval = ["--final_eval", "false"]
+    cached = _cached_and_frozen_runs(work, features, tiny_base, "", no_eval, [], [])
+    assert any((features / "encoder-cache").glob("train-*/done.json"))
     trained, base = load_file(cached / "model.safetensors"), load_file(tiny_base / "model.safetensors")
     assert all((trained[k] == base[k]).all() for k in base if k.startswith("model.encoder."))
     assert any(not (trained[k] == base[k]).all() for k in base if k.startswith("model.decoder.layers."))
@@ -593,21 +605,11 @@ def test_encoder_layer_input_cache_matches_the_encoders_hidden_states(work, feat
 def test_cached_layer_input_run_trains_the_top_encoder_layer_with_the_same_loss(work, features, tiny_base):
     from safetensors.torch import load_file
 
-    common = ["--max_steps", "2", "--save_steps", "2", "--per_device_train_batch_size", "4", "--learning_rate", "1e-3",
-              "--warmup_steps", "0", "--logging_steps", "1", "--eval_strategy", "no", "--dataloader_num_workers", "0",
-              "--train_share", "0.5", "--disable_tqdm", "true", "--train_encoder_top_layers", "1"]
-    cached, frozen = work / "run-layer-cached", work / "run-layer-frozen"
     # The cached run also evaluates dev at the end: generate() through the cached layer input.
-    _python(*_train(cached, features, tiny_base), *common, "--cache_encoder_outputs", "true", "--max_eval_samples",
-            "2", env=_env(work))
-    _python(*_train(frozen, features, tiny_base), *common, "--freeze_encoder", "true", "--final_eval", "false",
-            env=_env(work))
+    cached = _cached_and_frozen_runs(work, features, tiny_base, "layer-", ["--train_encoder_top_layers", "1"],
+                                     ["--max_eval_samples", "2"], ["--final_eval", "false"])
     assert any((features / "encoder-cache").glob("train-layer1-*/done.json"))
     assert any((features / "encoder-cache").glob("dev-layer1-*/done.json"))
-    cached_losses, frozen_losses = _losses(cached), _losses(frozen)
-    assert sorted(cached_losses) == [1, 2]
-    for step in (1, 2):
-        assert cached_losses[step] == pytest.approx(frozen_losses[step], rel=1e-2)
     # The final evaluation ran on the cached outputs: a random tiny model gets most characters wrong.
     assert json.loads((cached / "eval_full_results.json").read_text())["eval_full_cer"] > 0.5
     trained, base = load_file(cached / "model.safetensors"), load_file(tiny_base / "model.safetensors")

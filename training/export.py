@@ -21,6 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from training.train import RUN_CONFIG
+
 QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "int8_bfloat16", "float16", "bfloat16", "float32")
 TRANSFORMERS_SUBDIR = "transformers"
 
@@ -28,7 +30,7 @@ TRANSFORMERS_SUBDIR = "transformers"
 def run_config(checkpoint: Path) -> dict:
     """The run's options: in the checkpoint, or in the run folder above it."""
     for folder in (checkpoint, checkpoint.parent):
-        path = folder / "run_config.json"
+        path = folder / RUN_CONFIG
         if path.is_file():
             return json.loads(path.read_text(encoding="utf-8"))
     return {}
@@ -101,10 +103,10 @@ def _metrics_table(checkpoint: Path) -> list[str]:
 
 
 def model_card(checkpoint: Path, options: dict, quantization: str) -> str:
+    from featurize.manifest import MANIFEST_NAME, read
+
     data = options.get("data")
-    manifest = {}
-    if data and (Path(data) / "manifest.json").is_file():
-        manifest = json.loads((Path(data) / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read(data) if data and (Path(data) / MANIFEST_NAME).is_file() else {}
     lines = ["---", "language: zh", "library_name: ctranslate2", "pipeline_tag: automatic-speech-recognition",
              "tags: [whisper, faster-whisper, zimu]", "---", "",
              "# Zimu fine-tuned Whisper", "",
@@ -152,7 +154,7 @@ def export(checkpoint: Path, out: Path, quantization: str = "int8", base: str | 
     convert_to_ct2(hf_dir, out, quantization)
     (out / "README.md").write_text(model_card(checkpoint, options, quantization), encoding="utf-8")
     if options:
-        (out / "run_config.json").write_text(json.dumps(options, indent=1, ensure_ascii=False), encoding="utf-8")
+        (out / RUN_CONFIG).write_text(json.dumps(options, indent=1, ensure_ascii=False), encoding="utf-8")
     return out
 
 

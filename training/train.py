@@ -71,7 +71,9 @@ def build_datasets(data_args, model, processor, seed: int, cache_encoder_outputs
 
 def check_features_match(data_dir: str, processor) -> None:
     """Refuse shards labelled with another tokenizer layout or mel size than the model's."""
-    manifest = json.loads((Path(data_dir) / "manifest.json").read_text(encoding="utf-8"))
+    from featurize import manifest as features_manifest
+
+    manifest = features_manifest.read(data_dir)
     tokens = manifest.get("tokenizer", {})
     vocab = tokens.get("vocab_size")
     if vocab and vocab != len(processor.tokenizer):
@@ -174,10 +176,11 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import set_seed
 
     from app.model import describe_model
+    from featurize.manifest import MANIFEST_NAME
     from training.arguments import parse, resolved_options
 
     model_args, data_args, train_args, _ = parse(argv)
-    if not (Path(data_args.data) / "manifest.json").is_file():
+    if not (Path(data_args.data) / MANIFEST_NAME).is_file():
         raise SystemExit(f"error: {data_args.data} is not a finished featurize folder (no manifest.json): "
                          "run python -m featurize --source ... --out FOLDER first, or rerun it to finish")
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO,
