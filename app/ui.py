@@ -44,6 +44,10 @@ def english_choices() -> list[tuple[str, str]]:
     return [(label, key) for key, label in ENGLISH_SOURCES.items() if key != "llm" or (LLM_URL and LLM_MODEL)]
 
 
+# The CLI's --gloss-level: HSK 3.0 levels 1-6, and 7 for bands 7-9 (app.translate.cedict_gloss).
+GLOSS_LEVELS = [("every word", 0)] + [(f"HSK {n} and above", n) for n in range(2, 7)] + [("HSK 7-9 only", 7)]
+
+
 class _Blocks(gr.Blocks):
     """gr.Blocks where a request whose inputs cannot be read (a crafted payload: a file path the server
     never received, a value of the wrong shape) is one line in the server log and a clear message to
@@ -199,15 +203,17 @@ def _finished(panel: Panel, job, folder: Path, lines: list[str]) -> dict:
 
 def make_run(panel: Panel, settings: ServerSettings):
     def run(source: str | None, language: str, english: str, lines: list[str], model_choice: str | None = None,
-            keep_video: bool = False, progress=gr.Progress()):
+            gloss_level: int = 0, keep_video: bool = False, progress=gr.Progress()):
         """A generator: the cues decoded so far appear batch by batch while a long file is still being
         transcribed (status, transcript and table only), then the whole result with its files."""
         if not source:
             raise gr.Error("Record, upload or paste something first.", print_exception=False)
         if english not in {key for _, key in english_choices()}:
             raise gr.Error("Choose an English line from the menu.", print_exception=False)
+        if gloss_level not in {level for _, level in GLOSS_LEVELS}:
+            raise gr.Error("Choose a gloss level from the menu.", print_exception=False)
         options = TranscribeOptions(language=None if language == "auto" else language, english=english,
-                                    llm_url=LLM_URL, llm_model=LLM_MODEL)
+                                    llm_url=LLM_URL, llm_model=LLM_MODEL, gloss_level=gloss_level)
         folder = _new_result_dir()
         try:
             # A model that cannot be loaded (offline, not downloaded yet) is a UserError: one line below.
@@ -227,14 +233,14 @@ def make_run(panel: Panel, settings: ServerSettings):
         yield finished
 
     def run_url(url: str | None, language: str, english: str, lines: list[str], model_choice: str | None = None,
-                keep_video: bool = False, progress=gr.Progress()):
+                gloss_level: int = 0, keep_video: bool = False, progress=gr.Progress()):
         """The Video URL tab takes http(s) links only: text that is not one must never be read as a
         path on the server (run_job treats non-links as local files)."""
         try:
             url = check_url(url or "", settings.allow_local_urls)
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        yield from run(url, language, english, lines, model_choice, keep_video, progress)
+        yield from run(url, language, english, lines, model_choice, gloss_level, keep_video, progress)
 
     return run, run_url
 
@@ -304,6 +310,10 @@ def _input_tabs(models, started_model):
     with gr.Row():
         language = gr.Dropdown(choices=[(v, k) for k, v in LANGUAGES.items()], value="zh", label="Spoken language")
         english = gr.Dropdown(choices=english_choices(), value="auto", label="English line")
+        # Only the dictionary source glosses word by word: the menu shows with it.
+        gloss_level = gr.Dropdown(choices=GLOSS_LEVELS, value=0, label="Gloss the words of", visible=False,
+                                  elem_id="gloss-level")
+        english.change(lambda source: gr.Dropdown(visible=source == "cedict"), english, gloss_level)
         lines = gr.CheckboxGroup(choices=[(k.capitalize(), k) for k in LINE_KINDS], value=list(LINE_KINDS),
                                  label="Subtitle lines")
         model_menu = gr.Dropdown(choices=models, value=started_model, label="Model",
@@ -323,7 +333,7 @@ def _input_tabs(models, started_model):
                                            "the subtitles; otherwise only the audio is downloaded",
                                      value=False, elem_id="keep-video")
             url_button = gr.Button("Download and transcribe", variant="primary", elem_id="url-go")
-    return (language, english, lines, model_menu), (mic, mic_button), (upload, upload_button), \
+    return (language, english, lines, model_menu, gloss_level), (mic, mic_button), (upload, upload_button), \
         (url, keep_video, url_button)
 
 
@@ -355,10 +365,10 @@ def _result_panel() -> Panel:
 
 
 def _wire(panel: Panel, settings: ServerSettings, inputs, practice, main_tabs) -> None:
-    (language, english, lines, model_menu), (mic, mic_button), (upload, upload_button), \
+    (language, english, lines, model_menu, gloss_level), (mic, mic_button), (upload, upload_button), \
         (url, keep_video, url_button) = inputs
     run, run_url = make_run(panel, settings)
-    common = [language, english, lines, model_menu]
+    common = [language, english, lines, model_menu, gloss_level]
     outputs = panel.outputs()
     for button, source, fn in ((mic_button, mic, run), (upload_button, upload, run)):
         button.click(fn, [source, *common], outputs, concurrency_id="model")

@@ -158,3 +158,29 @@ def test_first_cues_show_while_a_long_file_is_still_transcribing(page, small_bat
                            timeout=300_000)
     final = page.locator("#transcript .cue").count()
     assert 0 < early < final
+
+
+@pytest.mark.slow
+def test_gloss_level_menu_glosses_only_words_at_or_above_it(page, app_url, zh_synth):
+    """The CC-CEDICT source shows a level menu; at HSK 4 and above, the glosses leave out the easy
+    words that the same clip glosses at "every word"."""
+    from app.text import split_words
+    from app.translate import cedict_gloss
+
+    row = next(r for r in read_split("test") if len(r["sentence"]) >= 10 and cedict_gloss(split_words(r["sentence"]), 4))
+    english = {}
+    for level, name in ((0, "every word"), (4, "HSK 4 and above")):
+        page.goto(app_url)  # a fresh page: the status line of the first run must not count for the second
+        assert not page.locator("#gloss-level").is_visible()
+        page.get_by_label("English line").click()
+        page.get_by_role("option", name="CC-CEDICT word glosses (offline)").click()
+        page.locator("#gloss-level").wait_for(state="visible", timeout=10_000)
+        page.get_by_label("Gloss the words of").click()
+        page.get_by_role("option", name=name, exact=True).click()
+        page.get_by_role("tab", name="Upload").click()
+        page.locator("#upload-file input[type=file]").set_input_files(str(clip_path(row)))
+        page.locator("#upload-go").click()
+        page.wait_for_function(FINISHED, timeout=120_000)
+        english[level] = " ".join(c["english"] for c in page.evaluate("window.zimuPlayer.data.cues"))
+    assert english[0] and english[4] and not has_cjk(english[0] + english[4])
+    assert len(english[4]) < len(english[0]), english
