@@ -96,7 +96,8 @@ def word_notes(cues: list[Cue], words: list[tuple[str, int | None]], audio: np.n
                title: str) -> list[Note]:
     """One note per (word, cue index): the word's card and its sentence (the given cue, else the first
     cue it occurs in) with that sentence's clip. Words in no cue are skipped."""
-    from app.study import cue_tokens, hsk_level, senses
+    from app.study import cue_tokens, senses
+    from app.translate import hsk_level
 
     media.mkdir(parents=True, exist_ok=True)
     notes, clips = [], {}
@@ -123,7 +124,8 @@ def vocabulary(cues: list[Cue], min_level: int) -> list[tuple[str, int]]:
     """Each distinct word at or above HSK `min_level` (a word on no HSK list counts as above every level,
     as the glosses count it; names and numbers are not words to learn and are left out) with its
     first cue, in order of appearance."""
-    from app.study import cue_tokens, hsk_level
+    from app.study import cue_tokens
+    from app.translate import hsk_level
 
     seen: dict[str, int] = {}
     for i, cue in enumerate(cues):

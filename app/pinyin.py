@@ -389,7 +389,7 @@ def pinyin_of_words(words: list[str]) -> str:
             opening, after_hanzi = "", True
         elif w.hanzi.strip():
             # Punctuation sticks to the previous word, Latin words stand alone.
-            mark = _ascii_punct(w.hanzi)
+            mark = ascii_punctuation(w.hanzi)
             if all(c in _OPENING for c in w.hanzi.strip()):
                 opening += mark.strip()
             elif parts and all(not c.isalnum() for c in w.hanzi):
@@ -412,7 +412,7 @@ _PUNCT_MAP = str.maketrans({"，": ",", "。": ".", "？": "?", "！": "!", "：
 _OPENING = "“‘（《「『【(["
 
 
-def _ascii_punct(text: str) -> str:
+def ascii_punctuation(text: str) -> str:
     return text.translate(_PUNCT_MAP)
 
 

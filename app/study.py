@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.pinyin import TONE_COLOURS, WordPinyin, read_words
+from app.translate import hsk_level, senses_for_reading
 from app.subtitles import Cue
 
 MAX_SENSES = 4  # a card is a glance, not the dictionary page
@@ -56,31 +57,9 @@ def cue_tokens(cue: Cue) -> list[Token]:
     return out
 
 
-def hsk_level(word: str) -> int | None:
-    """HSK 3.0 level 1-6, 7 for the 7-9 band, None when the word is on no list."""
-    from app.translate import _hsk_words
-
-    return _hsk_words().get(word)
-
-
 def senses(word: WordPinyin) -> list[str]:
-    """Short CC-CEDICT senses of the word in the reading the subtitles give it (吧 ba 'particle', not
-    bā 'bar'); other readings only when none matches. Notes, cross-references and variants left out."""
-    from app.translate import _SKIP_GLOSS, _entries_by_reading, _is_note, _syllable_key
-
-    reading = tuple(f"{_syllable_key(s)}{t}".lower() for s, t in zip(word.syllables, word.citation or word.tones))
-    ranked = _entries_by_reading(word.hanzi, reading)
-    matching = [e for e in ranked if tuple(e["pinyin"].lower().replace("u:", "v").split()) == reading]
-    found: list[str] = []
-    for entry in matching or ranked:
-        for definition in entry["definitions"]:
-            sense = definition.strip()
-            if not sense or _is_note(sense) or _SKIP_GLOSS.match(sense) or sense in found:
-                continue
-            found.append(sense)
-            if len(found) == MAX_SENSES:
-                return found
-    return found
+    """Short CC-CEDICT senses of the word in the reading the subtitles give it (app.translate)."""
+    return senses_for_reading(word.hanzi, word.syllables, word.citation or word.tones, MAX_SENSES)
 
 
 def word_cards(tokens_by_cue: list[list[Token]]) -> dict[str, dict]:

@@ -421,12 +421,6 @@ def ass_colour(hex_colour: str, dim: bool = False) -> str:
     return f"&H{b:02X}{g:02X}{r:02X}&"
 
 
-def _ascii_punct(text: str) -> str:
-    from app.pinyin import _ascii_punct
-
-    return _ascii_punct(text)
-
-
 def _colours(tone: int) -> str:
     from app.pinyin import TONE_COLOURS
 
@@ -448,6 +442,7 @@ class _Cell:
 
 def _cells(words: list[Word], start: float, end: float, clock: float) -> tuple[list[_Cell], float]:
     """The line's cells, in order, timed for karaoke: a word's time is shared by its characters."""
+    from app.pinyin import ascii_punctuation  # pinyin builds on this module too
     from app.study import cue_tokens  # study builds on this module
 
     cells: list[_Cell] = []
@@ -456,7 +451,7 @@ def _cells(words: list[Word], start: float, end: float, clock: float) -> tuple[l
         lag = max(0, round((token.start - clock) * 100))
         clock += lag / 100
         if not w.syllables:  # punctuation: untimed, white
-            cells.append(_Cell(w.hanzi, _ascii_punct(w.hanzi), "\\1c&HFFFFFF&\\2c&HFFFFFF&", lag=lag))
+            cells.append(_Cell(w.hanzi, ascii_punctuation(w.hanzi), "\\1c&HFFFFFF&\\2c&HFFFFFF&", lag=lag))
         else:
             length = max(1, round((token.end - clock) * 100))
             clock += length / 100

