@@ -66,7 +66,7 @@ class DataArguments:
 class ModelArguments:
     model: str | None = field(default=None, metadata={
         "help": "Whisper model whose tokenizer and feature extractor to use: a CTranslate2 or HF folder, or a Hub id "
-                "(online only). Default: the embedded whisper-base."})
+                "(online only). Default, or 'embedded': the app's embedded Whisper base."})
     language: str = field(default="zh", metadata={"help": "Language token of the labels."})
     task: str = field(default="transcribe", metadata={"help": "Task token of the labels (transcribe/translate)."})
     timestamps: bool = field(default=False, metadata={

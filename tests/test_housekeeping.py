@@ -1,4 +1,5 @@
-"""Start-up clean-up (app/housekeeping.py) and the queue limits (app/limits.py), without a server.
+"""Start-up clean-up (app/housekeeping.py), the queue limits (app/limits.py) and atomic writes
+(app/files.py: what a kill leaves behind), without a server.
 
 The real thing (a server SIGKILLed mid-download and mid-transcription, then restarted; a burst
 beyond the queue) is tests/test_crash.py and tests/test_load.py.
@@ -169,3 +170,18 @@ def test_a_file_input_leaves_no_empty_file_in_gradios_cache(tmp_path, monkeypatc
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["clip.mp3"]
     with pytest.raises(gr.Error, match="Invalid file type"):  # Gradio's check and message are kept
         upload.preprocess(FileData(path=str(tmp_path / "notes.txt")))
+
+
+def test_atomic_write_leaves_the_old_file_or_the_new_one_and_no_temporary(tmp_path):
+    from app.files import atomic_path, write_atomic
+
+    target = tmp_path / "manifest.json"
+    write_atomic(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half of the new")
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old"
+    write_atomic(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
