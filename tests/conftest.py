@@ -151,6 +151,8 @@ def app_url(tmp_path_factory):
 @pytest.fixture(scope="session")
 def bad_files(tmp_path_factory) -> dict:
     """Inputs a learner might feed by mistake: missing, empty, random bytes, three seconds of silence."""
+    from app.audio import SAMPLE_RATE
+
     folder = tmp_path_factory.mktemp("bad")
     empty = folder / "empty.mp3"
     empty.write_bytes(b"")
@@ -160,6 +162,6 @@ def bad_files(tmp_path_factory) -> dict:
     with wave.open(str(silence), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
-        w.setframerate(16000)
-        w.writeframes(np.zeros(3 * 16000, dtype="<i2").tobytes())
+        w.setframerate(SAMPLE_RATE)
+        w.writeframes(np.zeros(3 * SAMPLE_RATE, dtype="<i2").tobytes())
     return {"missing": folder / "missing.mp3", "empty": empty, "random": random, "silence": silence}
