@@ -1,4 +1,4 @@
-"""Command line: the UI server, and batch transcription of files and links with a tqdm bar."""
+"""Command line: the UI server, and batch transcription of files and links with a progress bar (lines in a log)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def model_arguments(parser: argparse.ArgumentParser, suppress: bool = False) -> 
     default = {"default": argparse.SUPPRESS} if suppress else {}
     group.add_argument("--model", **(default or {"default": None}),
                        help="a menu name, a CTranslate2 Whisper folder or a Hugging Face repo id "
-                            "(default: $ZIMU_MODEL, else base). Menu, with download size and speed on "
+                            "(default: $ZIMU_MODEL, else base, the embedded model; 'embedded' names it too). Menu, with download size and speed on "
                             "2 CPU cores: " + "; ".join(f"{e.name} ({e.size()}, {e.speed()})" for e in MENU)
                             + ". Hub models download on first use; `python -m app models` lists them")
     group.add_argument("--device", **(default or {"default": None}), choices=["cpu", "cuda", "auto"],
@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("transcribe", help="transcribe files or links into subtitle files",
                               description="Transcribe audio/video files or links (YouTube, Bilibili, direct media).")
     run.add_argument("inputs", nargs="+", metavar="INPUT", help="audio/video file or http(s) link")
-    run.add_argument("-o", "--output-dir", type=Path, default=Path("."), help="where subtitle files go")
+    run.add_argument("-o", "--output-dir", type=Path, default=Path("."),
+                     help="where subtitle files go (default: the current folder)")
     run.add_argument("--formats", type=_csv(FORMATS + DECK_FORMATS), default=list(FORMATS),
                      help="comma-separated: srt,vtt,ass,txt (default: all four), and apkg (an Anki deck: one "
                           "note per subtitle with its audio clip) or csv (that deck as CSV for Pleco/Anki)")
@@ -160,11 +161,10 @@ def models_table() -> str:
 
 
 def _transcribe_command(args) -> int:
-    from tqdm import tqdm
-
     from app.jobs import export, run_job, safe_stem
     from app.media import is_url, shown
     from app.model import load_model
+    from app.progress import progress as progress_bar
     from app.subtitles import CueRules
     from app.transcribe import TranscribeOptions
 
@@ -184,12 +184,16 @@ def _transcribe_command(args) -> int:
     for source in args.inputs:
         # Cut as media.py cuts links in its messages (a 100,000-character link is not echoed whole).
         label = shown(one_line(Path(source).name if not is_url(source) else source))
-        with tqdm(total=100, desc=label[:30], unit="%", leave=True,
-                  bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
+        with progress_bar(total=100, desc=label[:30], unit="%", leave=True,
+                          bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
+            stages: list[str] = []
+
             def progress(fraction: float, stage: str) -> None:
-                bar.set_postfix_str(stage)
-                bar.n = round(fraction * 100)
-                bar.refresh()
+                bar.set_postfix_str(stage, refresh=False)
+                bar.update(round(fraction * 100) - bar.n)  # drawn at most every mininterval (30 s in a log)
+                if not stages or stages[-1] != stage:  # each new stage is drawn at once: one line in a log
+                    stages.append(stage)
+                    bar.refresh()
             try:
                 job = run_job(source, model, options, args.max_duration, progress, args.cookies,
                               args.allow_local_urls, args.max_download_mb)

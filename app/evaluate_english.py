@@ -26,12 +26,11 @@ import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from app.audio import load_audio
 from app.errors import UserError
-from app.evaluate import read_split
+from app.corpus import read_split, write_rows
 from app.model import load_model
+from app.progress import progress
 from app.text import has_cjk
 from app.transcribe import TranscribeOptions, transcribe
 from app.translate import ENGLISH_SOURCES, GLOSS_MARK, LLMConfig, english_for, sentences_of
@@ -120,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     hypotheses: dict[str, list[str]] = {s: [] for s in sources}
     stats = {s: {"seconds": 0.0, "chinese": 0, "empty": 0, "lines": 0, "used": {}} for s in sources}
     refs, records = [], []
-    for row in tqdm(rows, desc="clips", unit="clip"):
+    for row in progress(rows, desc="clips", unit="clip"):
         audio = load_audio(args.data / "clips" / row["path"])
         try:
             cues = transcribe(audio, model, TranscribeOptions(language="zh", english="none")).cues
@@ -153,8 +152,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {source} | {chrf(hypotheses[source], refs):.1f} | {document:.1f} | {stat['lines']} | "
               f"{stat['chinese']} | {stat['empty']} | {stat['seconds']:.1f} | {used} |")
     if args.csv:
-        from app.evaluate import write_rows
-
         write_rows(args.csv, records)
     return 0
 

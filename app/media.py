@@ -36,7 +36,7 @@ from typing import Callable
 from urllib.parse import urlparse
 
 from app.audio import check_duration
-from app.errors import UserError
+from app.errors import UserError, first_line
 
 DownloadProgress = Callable[[float], None]
 DEFAULT_MAX_DOWNLOAD_MB = float(os.environ.get("ZIMU_MAX_DOWNLOAD_MB", 500))
@@ -54,8 +54,6 @@ NO_FFMPEG = os.path.join(os.devnull, "ffmpeg")  # a path that cannot exist: /dev
 class Download:
     path: Path
     title: str
-    video_id: str
-    duration: float | None
     webpage_url: str
 
 
@@ -244,7 +242,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def explain_download_error(exc: Exception, url: str) -> str:
     """yt-dlp's messages, made into one plain line."""
-    text = _ANSI.sub("", str(exc)).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = _ANSI.sub("", first_line(exc, limit=10_000))
     text = re.sub(r"^ERROR:\s*", "", text)
     text = re.sub(r"^\[[^\]]+\]\s*([\w-]+:\s*)?", "", text)
     lower = text.lower()
@@ -379,7 +377,6 @@ def download_audio(info: dict, folder: Path, max_mb: float = DEFAULT_MAX_DOWNLOA
     if path.stat().st_size > limit:
         raise UserError(f"this video is larger than the {max_mb:.0f} MB download limit")
     return Download(path=path, title=done.get("title") or done.get("id") or "video",
-                    video_id=str(done.get("id") or "video"), duration=done.get("duration"),
                     webpage_url=done.get("webpage_url") or url)
 
 

@@ -34,7 +34,7 @@ from app.guards import (LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, coll
                         drop_window, strip_known_hallucinations)
 from app.pinyin import pinyin_of_words
 from app.subtitles import Cue, CueRules, Word, build_cues
-from app.text import clean_transcript_aligned, has_cjk, split_words
+from app.text import clean_transcript_aligned, has_cjk, split_words, spread_span
 from app.translate import LLMConfig, english_for, resolve_source
 
 Progress = Callable[[float, str], None]
@@ -73,20 +73,12 @@ class Transcript:
 
 
 def _char_times(segment) -> list[tuple[str, float, float]]:
-    """Spread each recogniser word's span evenly over its characters (Whisper words are often
-    several hanzi: '這個' 0.00–0.36 s gives 這 0.00–0.18, 個 0.18–0.36)."""
+    """Each recogniser word's span shared by its characters; with no word timestamps, the segment's."""
     chars = []
     for w in segment.words or []:
-        visible = [c for c in w.word if not c.isspace()]
-        if not visible:
-            continue
-        step = (w.end - w.start) / len(visible)
-        for i, c in enumerate(visible):
-            chars.append((c, w.start + i * step, w.start + (i + 1) * step))
-    if not chars:  # no word timestamps: spread the segment evenly
-        visible = [c for c in segment.text if not c.isspace()]
-        step = (segment.end - segment.start) / max(1, len(visible))
-        chars = [(c, segment.start + i * step, segment.start + (i + 1) * step) for i, c in enumerate(visible)]
+        chars += spread_span([c for c in w.word if not c.isspace()], w.start, w.end)
+    if not chars:
+        chars = spread_span([c for c in segment.text if not c.isspace()], segment.start, segment.end)
     return chars
 
 

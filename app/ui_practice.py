@@ -52,7 +52,6 @@ LEGEND = '<div class="zimu-legend">' + "".join(
 @dataclass
 class PracticeTab:
     target: gr.Textbox
-    target_view: gr.HTML
     reference: gr.Audio
 
 
@@ -112,4 +111,4 @@ def build_practice_tab(get_model) -> PracticeTab:
     target.change(target_html, target, target_view)
     check.click(run_check, [target, attempt, history_state], [score, feedback, plot, history, history_state],
                 concurrency_id="model")
-    return PracticeTab(target=target, target_view=target_view, reference=reference)
+    return PracticeTab(target=target, reference=reference)

@@ -53,6 +53,7 @@ def test_write_audio_refuses_unknown_format(tmp_path):
         write_audio(np.zeros(100, dtype=np.float32), tmp_path / "x.xyz")
 
 
+@pytest.mark.model
 def test_block_vad_equals_whole_file_vad_within_one_block():
     audio = joined_audio(read_split("dev")[:6], 0.6)
     options = default_vad_options()
@@ -62,6 +63,7 @@ def test_block_vad_equals_whole_file_vad_within_one_block():
     assert speech_regions(to_int16(audio), options) == whole
 
 
+@pytest.mark.model
 def test_block_vad_cuts_at_pauses_and_finds_the_same_speech():
     """Blocks of 8 s over 12 clips (0.6 s apart): every cut falls in a pause, so the same speech
     regions come back (Silero starts afresh in each block)."""

@@ -73,6 +73,7 @@ def test_bad_inputs_each_get_one_error_line_and_the_good_one_is_still_written(ba
     assert f"{clip}: " in result.stdout
 
 
+@pytest.mark.model
 def test_file_longer_than_max_duration(good_row, tmp_path):
     clip = clip_path(good_row)
     result = run_cli(str(clip), "-o", str(tmp_path / "out"), "--max-duration", "1")

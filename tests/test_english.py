@@ -120,6 +120,7 @@ def test_default_offline_gives_whisper_english_on_every_cue(model, zh_synth):
         assert cue.english.strip() and not has_cjk(cue.english), (cue.hanzi, cue.english)
 
 
+@pytest.mark.model
 def test_cli_says_which_english_source_it_used(zh_synth, tmp_path):
     clip = clip_path(next(r for r in read_split("test") if len(r["sentence"]) >= 8))
     result = subprocess.run([sys.executable, "-m", "app", "transcribe", str(clip), "-o", str(tmp_path),
@@ -177,6 +178,7 @@ def test_evaluate_english_scores_each_source(zh_synth, capsys):
     assert main([str(zh_synth), "--sources", "bogus"]) == 1
 
 
+@pytest.mark.slow
 def test_ui_menu_defaults_to_auto_and_offers_the_llm_only_when_the_server_has_one():
     script = "from app.ui import english_choices; print([k for _, k in english_choices()])"
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZIMU_LLM")}

@@ -186,6 +186,7 @@ def error_lines(stderr: str) -> list[str]:
     return [line[len("error: "):] for line in re.split(r"[\r\n]", stderr) if line.startswith("error: ")]
 
 
+@pytest.mark.model
 def test_cli_answers_every_fuzzed_input_in_one_line_and_leaves_no_temp_files(fuzz_inputs, tmp_path):
     folder, cases = fuzz_inputs
     tmpdir, cwd, out = tmp_path / "tmp", tmp_path / "cwd", tmp_path / "out"
@@ -302,6 +303,7 @@ def test_upload_answers_every_fuzzed_input_in_one_line_and_failed_jobs_leave_no_
     assert any(m == GRADIO_FILE_TYPE for m in outcomes.values())  # the refusals did happen
 
 
+@pytest.mark.model
 def test_cli_inputs_with_the_same_stem_get_separate_subtitle_files(fuzz_inputs, tmp_path):
     folder, _ = fuzz_inputs
     (tmp_path / "a").mkdir()
@@ -318,6 +320,7 @@ def test_cli_inputs_with_the_same_stem_get_separate_subtitle_files(fuzz_inputs, 
     assert len(set(written)) == 2, written  # both used to be out/lesson.srt: the second replaced the first
 
 
+@pytest.mark.model
 def test_cli_error_for_a_name_with_a_newline_stays_on_one_line(tmp_path):
     bad = tmp_path / "two\nlines.mp3"
     bad.write_bytes(b"")

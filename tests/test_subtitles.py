@@ -65,15 +65,17 @@ def test_written_files_parse_back(tmp_path, fmt):
         return
     subs = pysubs2.load(str(path), encoding="utf-8")
     assert len(subs) == len(cues)
-    # Each hanzi line followed by its own pinyin line (wrapped with it), the English line last.
-    expected = []
-    for words in cues[1].line_words:
-        shown = [w.text for w in (words[:-1] if words[-1].text in "，。" else words)]  # line-end ，。 dropped
-        expected += ["".join(shown), pinyin_of_words(shown)]
-    if fmt == "ass":  # pinyin above its hanzi line (the ruby layout); cells open with a hard space
-        expected = [line for pair in zip(expected[1::2], expected[::2]) for line in pair]
+    # Every cue: each hanzi line followed by its own pinyin line (wrapped with it), the English line last.
     shown_lines = [[line.strip() for line in e.plaintext.split("\n")] for e in subs]
-    assert len(expected) == 4 and shown_lines[1] == expected + ["English"]
+    for cue, lines in zip(cues, shown_lines):
+        expected = []
+        for words in cue.line_words:
+            shown = [w.text for w in (words[:-1] if words[-1].text in "，。" else words)]  # line-end ，。 dropped
+            expected += ["".join(shown), pinyin_of_words(shown)]
+        if fmt == "ass":  # pinyin above its hanzi line (the ruby layout); cells open with a hard space
+            expected = [line for pair in zip(expected[1::2], expected[::2]) for line in pair]
+        assert lines == expected + ["English"], cue.hanzi
+    assert max(len(lines) for lines in shown_lines) == 5  # a two-line cue is among them
     last = ["xièxie dàjiā", "谢谢大家"] if fmt == "ass" else ["谢谢大家", "xièxie dàjiā"]
     assert shown_lines[-1] == last + ["English"]  # line-end 。 dropped
     assert check_events(subs) == []  # pinyin and English lines are not held to the hanzi limits
