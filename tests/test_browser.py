@@ -38,15 +38,20 @@ def page(playwright):
     browser.close()
 
 
+def upload_and_wait(page, path) -> None:
+    """Upload a file on the Upload tab and wait for the finished result."""
+    page.get_by_role("tab", name="Upload").click()
+    page.locator("#upload-file input[type=file]").set_input_files(str(path))
+    page.locator("#upload-go").click()
+    # The transcript grows while decoding; the downloads are ready when the status says it is done.
+    page.wait_for_function(FINISHED, timeout=120_000)
+
+
 @pytest.mark.slow
 def test_upload_clip_shows_transcript_and_downloads_srt(page, app_url, zh_synth, tmp_path):
     row = next(r for r in read_split("test") if len(r["sentence"]) >= 8)
     page.goto(app_url)
-    page.get_by_role("tab", name="Upload").click()
-    page.locator("#upload-file input[type=file]").set_input_files(str(clip_path(row)))
-    page.locator("#upload-go").click()
-    # The transcript grows while decoding; the downloads are ready when the status says it is done.
-    page.wait_for_function(FINISHED, timeout=120_000)
+    upload_and_wait(page, clip_path(row))
 
     table = page.locator("#table").inner_text()
     assert any(0x4E00 <= ord(c) <= 0x9FFF for c in table)
@@ -111,11 +116,7 @@ def test_practice_tab_with_a_clip_as_the_recording(playwright, app_url, zh_synth
 def test_subtitle_line_opens_in_practice_with_its_clip(page, app_url, zh_synth):
     row = next(r for r in read_split("test") if len(r["sentence"]) >= 8)
     page.goto(app_url)
-    page.get_by_role("tab", name="Upload").click()
-    page.locator("#upload-file input[type=file]").set_input_files(str(clip_path(row)))
-    page.locator("#upload-go").click()
-    # The transcript grows while decoding; the downloads are ready when the status says it is done.
-    page.wait_for_function(FINISHED, timeout=120_000)
+    upload_and_wait(page, clip_path(row))
     page.locator("#practise-line").click()
     target = page.locator("#practice-target textarea, #practice-target input").first
     target.wait_for(state="visible", timeout=20_000)
@@ -177,10 +178,7 @@ def test_gloss_level_menu_glosses_only_words_at_or_above_it(page, app_url, zh_sy
         page.locator("#gloss-level").wait_for(state="visible", timeout=10_000)
         page.get_by_label("Gloss the words of").click()
         page.get_by_role("option", name=name, exact=True).click()
-        page.get_by_role("tab", name="Upload").click()
-        page.locator("#upload-file input[type=file]").set_input_files(str(clip_path(row)))
-        page.locator("#upload-go").click()
-        page.wait_for_function(FINISHED, timeout=120_000)
+        upload_and_wait(page, clip_path(row))
         english[level] = " ".join(c["english"] for c in page.evaluate("window.zimuPlayer.data.cues"))
     assert english[0] and english[4] and not has_cjk(english[0] + english[4])
     assert len(english[4]) < len(english[0]), english
