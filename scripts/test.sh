@@ -6,17 +6,33 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian's own python3 is "externally managed" (PEP 668): pip refuses to install into it, for root
+# too. There the Python packages go into a virtual environment, .venv; a python3 of one's own
+# (pyenv, conda, a container's) takes them directly.
+externally_managed() {
+  python3 -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_path("stdlib"), "EXTERNALLY-MANAGED")))'
+}
+python=python3
+if externally_managed; then
+  python=.venv/bin/python
+fi
+
 if [ -z "${ZIMU_SKIP_SETUP:-}" ]; then
   export DEBIAN_FRONTEND=noninteractive
-  # ffmpeg (yt-dlp's test media), Debian's Chromium for the browser tests, a CJK font so it renders hanzi.
+  # ffmpeg (yt-dlp's test media), Debian's Chromium for the browser tests, a CJK font so it renders hanzi;
+  # python3-venv where the environment is needed.
+  packages=(ffmpeg chromium fonts-noto-cjk)
+  [ "$python" = python3 ] || packages+=(python3-venv)
   if command -v apt-get >/dev/null; then
     as_root=()
     [ "$(id -u)" -eq 0 ] || as_root=(sudo)
     "${as_root[@]}" apt-get update -qq
-    "${as_root[@]}" apt-get install -y -qq --no-install-recommends ffmpeg chromium fonts-noto-cjk >/dev/null
+    "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
   fi
+  [ "$python" = python3 ] || [ -x "$python" ] || python3 -m venv .venv
   # torch is pinned in requirements-train.txt (the CPU build); the app alone needs requirements.txt.
-  python3 -m pip install -q --root-user-action=ignore -r requirements-train.txt
+  "$python" -m pip install -q --root-user-action=ignore -r requirements-train.txt
 fi
 
-exec python3 -m pytest -q "$@"
+exec "$python" -m pytest -q "$@"
