@@ -30,13 +30,14 @@ from pathlib import Path
 
 def load_tuned(tuned: Path, base: str):
     """(model, processor) of --tuned, float32, eval mode."""
-    from app.model import is_ct2_folder
     from training.export import TRANSFORMERS_SUBDIR, load_trained
     from training.model import load_base
 
     if (tuned / TRANSFORMERS_SUBDIR / "config.json").is_file():  # an export folder
         tuned = tuned / TRANSFORMERS_SUBDIR
-    if is_ct2_folder(tuned):
+    if (tuned / "model.bin").is_file() and not any(
+            (tuned / name).is_file() for name in ("model.safetensors", "pytorch_model.bin", "adapter_config.json")):
+        # a CTranslate2 folder
         model, processor = load_base(str(tuned))
         return model.eval(), processor
     return load_trained(tuned, base)
