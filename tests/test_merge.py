@@ -15,6 +15,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("ctranslate2")
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.model  # loads the embedded base (its processor and generation settings)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +79,7 @@ def test_interpolate_endpoints_and_midpoint(pair):
         assert torch.equal(value, midpoint), key
 
 
+@pytest.mark.slow
 def test_cli_writes_the_mix_and_a_ct2_model(pair):
     import ctranslate2
     import numpy as np
