@@ -214,7 +214,7 @@ def whisper_english(cues: list[Cue], audio: np.ndarray, model, language: str | N
                                        vad_filter=True, temperature=0.0, condition_on_previous_text=False)
         english_segments = list(segments)
     placed = place_english(english_segments, sentences_of(cues))
-    replaced = settle_sentences(placed, audio, model, language, beam_size)
+    replaced = settle_sentences(placed, audio, model, language, beam_size, retry_short=True)
     if replaced:
         return [f"Whisper's English was unusable for {replaced} of {len(placed)} sentences (not English, "
                 f"looping or missing): CC-CEDICT glosses are shown there, marked {GLOSS_MARK.strip()}."]
@@ -233,13 +233,13 @@ def english_too_short(english: str, hanzi: str) -> bool:
 
 
 def settle_sentences(placed: list[tuple[list[Cue], str]], audio: np.ndarray, model, language: str | None,
-                     beam_size: int) -> int:
-    """Show each sentence's English over its cues. Sentences without usable English, or with English
-    too short to hold all of it, are decoded again by Whisper, each on its own audio, all in one
-    batched pass (the longer usable answer is kept); what is still unusable gets marked glosses.
-    Returns how many sentences got glosses."""
+                     beam_size: int, retry_short: bool = False) -> int:
+    """Show each sentence's English over its cues. Sentences without usable English, or (with
+    `retry_short`, for Whisper's window English) with English too short to hold all of it, are
+    decoded again by Whisper, each on its own audio, all in one batched pass (the longer usable
+    answer is kept); what is still unusable gets marked glosses. Returns how many got glosses."""
     retry = [i for i, (group, english) in enumerate(placed)
-             if english_problem(english, _hanzi(group)) or english_too_short(english, _hanzi(group))]
+             if english_problem(english, _hanzi(group)) or (retry_short and english_too_short(english, _hanzi(group)))]
     if retry:
         from app.batched import translate_spans
 

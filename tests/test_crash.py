@@ -27,13 +27,14 @@ from tests.test_fuzz import THIRD_PARTY_TEMP
 
 pytestmark = pytest.mark.slow  # two server starts, a download and a transcription
 
-RATE = 4_000  # bytes per second the slow link sends: a 100 kB video takes ~25 s
+LINK_SECONDS = 60  # how long the slow link takes to send the whole video: the kill comes well before
 RETENTION = 2  # ZIMU_RESULT_TTL of the restarted server: the killed server's upload is older
 
 
 @contextlib.contextmanager
 def slow_link(body: bytes):
-    """Serve `body` as video/mp4 at RATE bytes/s on a free loopback port; yields its URL."""
+    """Serve `body` as video/mp4 over LINK_SECONDS on a free loopback port; yields its URL."""
+    step = max(1, len(body) // (LINK_SECONDS * 10))  # bytes per tenth of a second
 
     class Slow(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 (http.server's naming)
@@ -42,8 +43,8 @@ def slow_link(body: bytes):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             try:
-                for i in range(0, len(body), RATE // 10):
-                    self.wfile.write(body[i:i + RATE // 10])
+                for i in range(0, len(body), step):
+                    self.wfile.write(body[i:i + step])
                     self.wfile.flush()
                     time.sleep(0.1)
             except (BrokenPipeError, ConnectionResetError):  # the server was killed

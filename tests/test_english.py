@@ -207,7 +207,7 @@ def test_english_too_short_for_its_sentence_is_decoded_again(model, joined):
     kept = "A full English sentence for the first clip, long enough."
     placed = [([cues[0]], kept), ([cues[1]], "He.")]
     assert english_too_short("He.", rows[1]["sentence"]) and not english_too_short(kept, rows[0]["sentence"])
-    assert settle_sentences(placed, audio, model, "zh", 5) == 0
+    assert settle_sentences(placed, audio, model, "zh", 5, retry_short=True) == 0
     assert cues[0].english == kept
     assert len(cues[1].english) >= 2 * len(rows[1]["sentence"]) and not has_cjk(cues[1].english), cues[1].english
 
