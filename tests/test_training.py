@@ -679,3 +679,19 @@ def test_evaluate_ct2_on_cv_layout_and_transformers_on_shards(work, features, ti
         proc = _python("-m", "training.evaluate", *bad, env=env, check=False)
         assert proc.returncode == 1 and proc.stderr.strip().startswith("error:")
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_eval_real_scores_the_final_model_with_the_apps_decoder(work, features):
+    """--eval-real: after training, the final model is exported and scored on a Common Voice layout
+    folder (the zh-synth mini set's dev half stands in for `training.real_speech fetch`'s folder).
+    The embedded base barely moved (2 steps at 1e-6) must still read these clips (a random tiny
+    Whisper cannot be decoded: CTranslate2's alignment runs out of memory on its output)."""
+    out = work / "run-eval-real"
+    _python("-m", "training", "--data", str(features), "--base", "embedded", "--out", str(out), "--max_steps", "2",
+            "--per_device_train_batch_size", "4", "--learning_rate", "1e-6", "--eval_strategy", "no",
+            "--final_eval", "false", "--eval-real", str(work / "cv-mini"), env=_env(work))
+    result = json.loads((out / "eval_real_results.json").read_text())
+    assert result["model"] == str(out / "eval-real-ct2") and result["decoder"] == "faster-whisper (app)"
+    assert result["clips"] == DEV_CLIPS and result["cer"] < 0.2
+    assert len((out / "eval_real.csv").read_text().splitlines()) == DEV_CLIPS + 1

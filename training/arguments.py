@@ -109,6 +109,11 @@ class DataArguments:
         "help": "evaluation during training uses only the first N clips of the eval split (fast, capped); "
                 "the full split is evaluated once at the end"})
     final_eval: bool = field(default=True, metadata={"help": "evaluate the whole eval split after training"})
+    eval_real: str | None = field(default=None, metadata={
+        "help": "a real-speech set (python -m training.real_speech fetch DIR): after training, the final model is "
+                "exported to CTranslate2 and scored on it with the app's decoder (eval_real_results.json), so a "
+                "fine-tune that forgets real voices shows beside the target's CER"})
+    eval_real_split: str = field(default="dev", metadata={"help": "which half of --eval-real to score"})
     timestamp_fraction: float = field(default=0.5, metadata={
         "help": "share of training examples whose labels carry timestamp tokens (<|0.00|> text <|end|>); keeps "
                 "the exported model emitting segment timestamps, which the app's subtitles rely on"})

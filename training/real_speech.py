@@ -41,8 +41,9 @@ from pathlib import Path
 
 import numpy as np
 
+from app.audio import SAMPLE_RATE, to_int16
+
 CLIPS_TSV = Path(__file__).with_name("real_speech_clips.tsv")
-SAMPLE_RATE = 16000
 SPLITS = ("dev", "test")
 COLUMNS = ("id", "split", "package", "version", "wheel_sha256", "member", "start", "end", "sentence",
            "transcript_origin", "speaker", "kind", "licence", "note")
@@ -145,7 +146,7 @@ def cut(audio: np.ndarray, start: float, end: float | None) -> np.ndarray:
 
 
 def write_wav(path: Path, audio: np.ndarray) -> None:
-    pcm = (np.clip(audio, -1.0, 32767 / 32768) * 32768).astype("<i2")
+    pcm = to_int16(audio).astype("<i2")
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)

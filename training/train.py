@@ -210,7 +210,23 @@ def main(argv: list[str] | None = None) -> int:
         (out / RUN_CONFIG).write_text(options_text, encoding="utf-8")
     trainer = build_trainer(model, processor, train_args, train_set, eval_capped, options_text)
     train_and_evaluate(trainer, train_args, resume, eval_full, data_args.final_eval, out)
+    if is_main and data_args.eval_real:
+        evaluate_real(out, data_args.eval_real, data_args.eval_real_split)
     return 0
+
+
+def evaluate_real(out: Path, real: str, split: str) -> None:
+    """Score the final model on a real-speech set as the app would run it (CTranslate2 int8, the app's
+    decoding; the in-training eval uses transformers' generate), beside eval_full's CER."""
+    from training import evaluate, export
+
+    model_dir = export.export(out, out / "eval-real-ct2", "int8")
+    code = evaluate.main(["--model", str(model_dir), "--data", real, "--split", split,
+                          "--json", str(out / "eval_real_results.json"), "--csv", str(out / "eval_real.csv")])
+    if code != 0:
+        raise SystemExit(f"error: could not score {real} ({split}); see the line above")
+    result = json.loads((out / "eval_real_results.json").read_text(encoding="utf-8"))
+    log.info("real speech (%s, %s): %s", real, split, {k: v for k, v in result.items() if "cer" in k.lower()})
 
 
 if __name__ == "__main__":
