@@ -221,8 +221,9 @@ def decode_batched(model: WhisperModel, audio: np.ndarray, *, language: str | No
                    batch_size: int = DEFAULT_BATCH_SIZE, initial_prompt: str | None = None,
                    word_timestamps: bool = True, translate: bool = False,
                    vad_options: VadOptions | None = None) -> tuple[str, Iterator[Batch]]:
-    """VAD, then decode the windows batch by batch (`audio`: 16 kHz mono, int16 or float32). Returns the language (detected on the first
-    window when `language` is None) and a lazy iterator of batches; no speech → no batches."""
+    """VAD, then decode the windows batch by batch (`audio`: 16 kHz mono, int16 or float32). Returns
+    the language (detected on the first window when `language` is None) and a lazy iterator of
+    batches; no speech → no batches."""
     regions = speech_regions(audio, vad_options or default_vad_options())
     chunks = pack_regions(regions)
     if language is None:

@@ -57,12 +57,14 @@ def scoring_units(cues, spans: list[tuple[float, float]], references: list[str])
     joins them into one unit, so no English is scored against a sentence it was not made for and
     none is lost; a clip no cue reaches is a unit with no English. Each cue goes to the clip its
     time overlaps most. Returns (hypotheses, references), one of each per unit."""
-    def clips_of(cue) -> list[int]:
-        return [i for i, (start, end) in enumerate(spans) if min(cue.end, end) - max(cue.start, start) > 0]
-
     joined_to_next = [False] * len(spans)
+    best_clip: list[int] = []  # per cue, in order (sentences are runs of consecutive cues)
     for sentence in sentences_of(cues):
-        touched = [i for cue in sentence for i in clips_of(cue)]
+        touched: list[int] = []
+        for cue in sentence:
+            overlaps = [min(cue.end, end) - max(cue.start, start) for start, end in spans]
+            touched += [i for i, overlap in enumerate(overlaps) if overlap > 0]
+            best_clip.append(max(range(len(spans)), key=overlaps.__getitem__))
         for i in range(min(touched, default=0), max(touched, default=0)):
             joined_to_next[i] = True
     unit_of, unit = [], 0
@@ -70,9 +72,8 @@ def scoring_units(cues, spans: list[tuple[float, float]], references: list[str])
         unit_of.append(unit)
         unit += not joined_to_next[i]
     lines: list[list[str]] = [[] for _ in range(unit)]
-    for cue in cues:
-        overlaps = [min(cue.end, end) - max(cue.start, start) for start, end in spans]
-        lines[unit_of[max(range(len(spans)), key=overlaps.__getitem__)]].append(cue.english)
+    for cue, clip in zip(cues, best_clip):
+        lines[unit_of[clip]].append(cue.english)
     refs: list[list[str]] = [[] for _ in range(unit)]
     for i, reference in enumerate(references):
         refs[unit_of[i]].append(reference)
@@ -183,7 +184,8 @@ def joined_file(args, rows: list[dict], references: dict[str, str], sources: lis
         cues = transcript.cues
         hypothesis = shown_text([c.english for c in cues])
         hypotheses, unit_references = scoring_units(cues, spans, references_by_clip)
-        print(f"| {source} | {chrf(hypotheses, unit_references):.1f} ({len(hypotheses)} units) | {chrf([hypothesis], [reference]):.1f} | {len(cues)} | "
+        by_sentence, as_document = chrf(hypotheses, unit_references), chrf([hypothesis], [reference])
+        print(f"| {source} | {by_sentence:.1f} ({len(hypotheses)} units) | {as_document:.1f} | {len(cues)} | "
               f"{sum(has_cjk(c.english) for c in cues)} | {sum(not c.english.strip() for c in cues)} | "
               f"{seconds:.1f} | {transcript.english_source} ({transcript.decoder}) |")
         for warning in transcript.warnings:

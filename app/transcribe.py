@@ -150,9 +150,9 @@ def warm_text_tools() -> None:
 
 def iter_transcribe(audio: np.ndarray, model, options: TranscribeOptions | None = None,
                     progress: Progress | None = None, partial: bool = True) -> Iterator[Transcript]:
-    """Run the pipeline on 16 kHz mono audio (int16 or float32), yielding the transcript as it grows: after each decoded
-    batch the cues so far (`complete` False, no English; only with `partial`), last the finished
-    transcript with English. Raises UserError when no speech is found."""
+    """Run the pipeline on 16 kHz mono audio (int16 or float32), yielding the transcript as it grows:
+    after each decoded batch the cues so far (`complete` False, no English; only with `partial`),
+    last the finished transcript with English. Raises UserError when no speech is found."""
     options = options or TranscribeOptions()
     started = time.perf_counter()
     duration = audio.size / SAMPLE_RATE

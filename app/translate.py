@@ -238,21 +238,21 @@ def settle_sentences(placed: list[tuple[list[Cue], str]], audio: np.ndarray, mod
     `retry_short`, for Whisper's window English) with English too short to hold all of it, are
     decoded again by Whisper, each on its own audio, all in one batched pass (the longer usable
     answer is kept); what is still unusable gets marked glosses. Returns how many got glosses."""
-    retry = [i for i, (group, english) in enumerate(placed)
-             if english_problem(english, _hanzi(group)) or (retry_short and english_too_short(english, _hanzi(group)))]
+    hanzi = [_hanzi(group) for group, _ in placed]
+    retry = [i for i, (_, english) in enumerate(placed)
+             if english_problem(english, hanzi[i]) or (retry_short and english_too_short(english, hanzi[i]))]
     if retry:
         from app.batched import translate_spans
 
-        spans = [(max(0.0, placed[i][0][0].start - 0.15), placed[i][0][-1].end + 0.15, len(_hanzi(placed[i][0])))
-                 for i in retry]
+        spans = [(max(0.0, placed[i][0][0].start - 0.15), placed[i][0][-1].end + 0.15, len(hanzi[i])) for i in retry]
         for i, english in zip(retry, translate_spans(model, audio, spans, language or "zh", beam_size)):
             group, before = placed[i]
-            usable_before = english_problem(before, _hanzi(group)) is None
-            if english_problem(english, _hanzi(group)) is None and (not usable_before or len(english) > len(before)):
+            usable_before = english_problem(before, hanzi[i]) is None
+            if english_problem(english, hanzi[i]) is None and (not usable_before or len(english) > len(before)):
                 placed[i] = (group, english)
     replaced = 0
-    for group, english in placed:
-        if english_problem(english, _hanzi(group)):
+    for (group, english), text in zip(placed, hanzi):
+        if english_problem(english, text):
             for cue in group:  # each cue glosses its own words, so the glosses line up with the hanzi
                 cue.english = GLOSS_MARK + cedict_gloss([w.text for w in cue.words])
             replaced += 1

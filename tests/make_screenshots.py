@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.audio import SAMPLE_RATE, load_audio, write_audio  # noqa: E402
 from tests.conftest import ROOT, clip_path, free_port, joined_audio, read_split, wait_http  # noqa: E402
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, FINISHED  # noqa: E402
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, FINISHED, check_an_attempt  # noqa: E402
 
 OUT = ROOT / "assets" / "screenshots"
 
@@ -109,13 +109,7 @@ def practice_shot(p, url: str, tmp: Path) -> None:
     page.goto(url)
     page.get_by_role("tab", name="Practice").click()
     page.locator("#practice-target textarea").fill(row["sentence"])
-    box = page.locator("#practice-attempt")
-    box.get_by_role("button", name="Record", exact=True).click()
-    page.wait_for_timeout(int(attempt.size / SAMPLE_RATE * 1000) + 700)
-    box.get_by_role("button", name="Stop", exact=True).click()
-    page.wait_for_timeout(1000)
-    page.locator("#practice-go").click()
-    page.wait_for_function("document.querySelector('#practice-feedback .syl') !== null", timeout=180_000)
+    check_an_attempt(page, attempt.size / SAMPLE_RATE, timeout=180_000)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(OUT / "practice.png"), full_page=True)
     browser.close()

@@ -47,6 +47,17 @@ def upload_and_wait(page, path) -> None:
     page.wait_for_function(FINISHED, timeout=120_000)
 
 
+def check_an_attempt(page, seconds: float, timeout: int = 120_000) -> None:
+    """On the Practice tab: record `seconds` from the (fake) microphone, press Check, wait for the feedback."""
+    attempt = page.locator("#practice-attempt")
+    attempt.get_by_role("button", name="Record", exact=True).click()
+    page.wait_for_timeout(int(seconds * 1000) + 700)
+    attempt.get_by_role("button", name="Stop", exact=True).click()
+    page.wait_for_timeout(1000)
+    page.locator("#practice-go").click()
+    page.wait_for_function("document.querySelector('#practice-feedback .syl') !== null", timeout=timeout)
+
+
 @pytest.mark.slow
 def test_upload_clip_shows_transcript_and_downloads_srt(page, app_url, zh_synth, tmp_path):
     row = next(r for r in read_split("test") if len(r["sentence"]) >= 8)
@@ -95,13 +106,7 @@ def test_practice_tab_with_a_clip_as_the_recording(playwright, app_url, zh_synth
         page.get_by_role("tab", name="Practice").click()
         page.locator("#practice-target textarea, #practice-target input").first.fill(row["sentence"])
         page.locator("#practice-target-view ruby").first.wait_for(timeout=20_000)
-        attempt = page.locator("#practice-attempt")
-        attempt.get_by_role("button", name="Record", exact=True).click()
-        page.wait_for_timeout(int(audio.size / SAMPLE_RATE * 1000) + 700)
-        attempt.get_by_role("button", name="Stop", exact=True).click()
-        page.wait_for_timeout(1000)
-        page.locator("#practice-go").click()
-        page.wait_for_function("document.querySelector('#practice-feedback .syl') !== null", timeout=120_000)
+        check_an_attempt(page, audio.size / SAMPLE_RATE)
         boxes = page.locator("#practice-feedback .syl")
         assert boxes.count() >= len(syllables_of(row["sentence"]))
         score_text = page.locator("#practice-score").inner_text()
