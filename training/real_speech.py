@@ -5,7 +5,8 @@
 
 Fine-tuning on one synthetic voice can make the model worse on real voices (issue 18). This set is
 the check: clips of real people (TV drama, film and cartoon dubs, interviews, a game voice line, a
-live stream) that voice-conversion and TTS packages ship as reference audio. The clips' licences
+live stream) that voice-conversion and TTS packages ship as reference audio, and read speech from a
+public corpus (AISHELL-1) that a speech-tokenizer package ships as its example. The clips' licences
 are not ours to give (the packages' own licences cover their code; each recording is an excerpt of
 someone's media), so the repository holds only the list, `training/real_speech_clips.tsv`:
 
@@ -20,10 +21,11 @@ Voice layout folder that `python -m training.evaluate --data DIR --split dev|tes
 client_id, path, sentence (unquoted, tab-separated). Wheels already in the cache with the right
 hash are not downloaded again.
 
-transcript_origin: `package` (the package gives the text) or `hand-corrected` (the recogniser's
-draft corrected by hand, from the known line where the clip quotes a film, a series or a game; not
-checked by ear: the note says where a word is uncertain). The split keeps each speaker on one side:
-dev for choices, test to report once.
+transcript_origin: `package` (the package gives the text), `corpus` (the package ships a corpus
+recording without its text; the text is that corpus's own transcript, and the note says where it
+was read) or `hand-corrected` (the recogniser's draft corrected by hand, from the known line where
+the clip quotes a film, a series or a game; not checked by ear: the note says where a word is
+uncertain). The split keeps each speaker on one side: dev for choices, test to report once.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from app.audio import SAMPLE_RATE, to_int16
 
 CLIPS_TSV = Path(__file__).with_name("real_speech_clips.tsv")
 SPLITS = ("dev", "test")
+TRANSCRIPT_ORIGINS = ("package", "corpus", "hand-corrected")
 COLUMNS = ("id", "split", "package", "version", "wheel_sha256", "member", "start", "end", "sentence",
            "transcript_origin", "speaker", "kind", "licence", "note")
 
@@ -77,8 +80,8 @@ def read_clips(path: Path = CLIPS_TSV) -> list[Clip]:
     for line, row in enumerate(rows, start=2):
         if row["split"] not in SPLITS or not row["sentence"].strip() or not row["id"]:
             raise ValueError(f"{path} line {line}: needs an id, a split in {SPLITS} and a sentence")
-        if row["transcript_origin"] not in ("package", "hand-corrected"):
-            raise ValueError(f"{path} line {line}: transcript_origin must be 'package' or 'hand-corrected'")
+        if row["transcript_origin"] not in TRANSCRIPT_ORIGINS:
+            raise ValueError(f"{path} line {line}: transcript_origin must be one of {TRANSCRIPT_ORIGINS}")
         clips.append(Clip(**{**row, "start": float(row["start"] or 0),
                              "end": float(row["end"]) if row["end"] else None}))
     ids = [c.id for c in clips]
