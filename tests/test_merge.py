@@ -79,6 +79,22 @@ def test_interpolate_endpoints_and_midpoint(pair):
         assert torch.equal(value, midpoint), key
 
 
+def test_each_half_takes_its_own_alpha(pair):
+    """--alpha-encoder 0 --alpha-decoder 1: the base's encoder under the tuned decoder, and the output
+    projection (tied to the decoder's token embedding) goes with the decoder."""
+    from training.merge import interpolate
+
+    _, base, tuned = pair
+    base_state, tuned_state = _state(base), _state(tuned)
+    merged = interpolate(base_state, tuned_state, 0.5, alpha_encoder=0.0, alpha_decoder=1.0)
+    encoder = [k for k in merged if k.startswith("model.encoder.")]
+    rest = [k for k in merged if not k.startswith("model.encoder.")]
+    assert encoder and "proj_out.weight" in rest and "model.decoder.embed_tokens.weight" in rest
+    assert all(torch.equal(merged[k], base_state[k]) for k in encoder)
+    assert all(torch.equal(merged[k], tuned_state[k]) for k in rest)
+    assert not any(torch.equal(merged[k], tuned_state[k]) for k in encoder if k.endswith("fc1.weight"))
+
+
 @pytest.mark.slow
 def test_cli_writes_the_mix_and_a_ct2_model(pair):
     import ctranslate2
@@ -112,3 +128,6 @@ def test_refuses_other_shapes_and_alpha_outside(pair, processor, tmp_path):
     assert proc.returncode != 0 and "shape" in proc.stderr
     proc = _merge("--base", str(base), "--tuned", str(base), "--alpha", "1.5", "--out", str(tmp_path / "y"))
     assert proc.returncode == 2 and "[0, 1]" in proc.stderr
+    proc = _merge("--base", str(base), "--tuned", str(base), "--alpha", "0.5", "--alpha-decoder", "-0.1",
+                  "--out", str(tmp_path / "z"))
+    assert proc.returncode == 2 and "--alpha-decoder" in proc.stderr

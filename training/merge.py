@@ -8,6 +8,11 @@ between usually keep most of the fine-tuning's gain on the target data and much 
 robustness elsewhere (issue 18: real voices). Choose α on dev halves (zh-synth dev and the
 real-speech dev split of training.real_speech), then report test once.
 
+--alpha-encoder / --alpha-decoder give the two halves their own α (default: --alpha). The encoder
+is where a one-voice fine-tune learns the voice, the decoder (with the tied output projection) where
+it learns the sentences' wording, so the two can be kept in different measure: --alpha-decoder 0
+keeps the base's decoder whole.
+
 --base   anything `python -m training --base` takes: `embedded`, a CTranslate2 Whisper folder, a
          transformers folder or a Hub id.
 --tuned  a training run's --out folder or checkpoint-N (LoRA checkpoints are merged onto --base
@@ -43,9 +48,24 @@ def load_tuned(tuned: Path, base: str):
     return load_trained(tuned, base)
 
 
-def interpolate(base_state: dict, tuned_state: dict, alpha: float) -> dict:
-    """(1 - alpha) * base + alpha * tuned for every floating tensor; others must agree and are kept."""
+ENCODER_PREFIXES = ("model.encoder.", "encoder.")
+
+
+def alpha_of(name: str, alpha_encoder: float, alpha_decoder: float) -> float:
+    """The mixing weight of one parameter: the encoder's for encoder weights, else the decoder's
+    (decoder layers, token and position embeddings, and the output projection tied to them)."""
+    bare = name.removeprefix("base_model.model.")
+    return alpha_encoder if bare.startswith(ENCODER_PREFIXES) else alpha_decoder
+
+
+def interpolate(base_state: dict, tuned_state: dict, alpha: float, alpha_encoder: float | None = None,
+                alpha_decoder: float | None = None) -> dict:
+    """(1 - a) * base + a * tuned for every floating tensor, a = alpha or the half's own alpha;
+    non-float tensors must agree and are kept."""
     import torch
+
+    alpha_encoder = alpha if alpha_encoder is None else alpha_encoder
+    alpha_decoder = alpha if alpha_decoder is None else alpha_decoder
 
     if base_state.keys() != tuned_state.keys():
         only_base = sorted(base_state.keys() - tuned_state.keys())[:5]
@@ -58,7 +78,8 @@ def interpolate(base_state: dict, tuned_state: dict, alpha: float) -> dict:
         if base_value.shape != tuned_value.shape:
             raise ValueError(f"{name}: base shape {tuple(base_value.shape)}, tuned {tuple(tuned_value.shape)}")
         if torch.is_floating_point(tuned_value):
-            mixed = base_value.double() * (1.0 - alpha) + tuned_value.double() * alpha
+            a = alpha_of(name, alpha_encoder, alpha_decoder)
+            mixed = base_value.double() * (1.0 - a) + tuned_value.double() * a
             merged[name] = mixed.to(tuned_value.dtype)
         else:
             if not torch.equal(base_value, tuned_value):
@@ -67,15 +88,17 @@ def interpolate(base_state: dict, tuned_state: dict, alpha: float) -> dict:
     return merged
 
 
-def merge(base: str, tuned: Path, alpha: float, out: Path, quantization: str = "int8") -> Path:
+def merge(base: str, tuned: Path, alpha: float, out: Path, quantization: str = "int8",
+          alpha_encoder: float | None = None, alpha_decoder: float | None = None) -> Path:
     from training.export import TRANSFORMERS_SUBDIR, convert_to_ct2, save_transformers
     from training.model import load_base
 
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"--alpha {alpha}: WiSE-FT mixes within [0, 1]")
+    for value in (alpha, alpha_encoder, alpha_decoder):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError(f"alpha {value}: WiSE-FT mixes within [0, 1]")
     base_model, base_processor = load_base(base)
     model, processor = load_tuned(tuned, base)
-    merged = interpolate(base_model.state_dict(), model.state_dict(), alpha)
+    merged = interpolate(base_model.state_dict(), model.state_dict(), alpha, alpha_encoder, alpha_decoder)
     del base_model
     model.load_state_dict(merged)
     model.config.use_cache = True
@@ -86,8 +109,11 @@ def merge(base: str, tuned: Path, alpha: float, out: Path, quantization: str = "
     save_transformers(model, processor or base_processor, hf_dir)
     del model, merged
     convert_to_ct2(hf_dir, out, quantization)
-    info = {"base": base, "tuned": str(tuned), "alpha": alpha, "quantization": quantization,
-            "formula": "(1 - alpha) * base + alpha * tuned, every floating-point weight"}
+    info = {"base": base, "tuned": str(tuned), "alpha": alpha,
+            "alpha_encoder": alpha if alpha_encoder is None else alpha_encoder,
+            "alpha_decoder": alpha if alpha_decoder is None else alpha_decoder, "quantization": quantization,
+            "formula": "(1 - alpha) * base + alpha * tuned, every floating-point weight (alpha_encoder for the "
+                       "encoder's, alpha_decoder for the rest)"}
     (out / "merge.json").write_text(json.dumps(info, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return out
 
@@ -102,15 +128,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tuned", type=Path, required=True, help="run folder, checkpoint-N, export folder or "
                                                                   "transformers folder of the fine-tuned model")
     parser.add_argument("--alpha", type=float, required=True, help="weight of the tuned model, 0 (base) to 1 (tuned)")
+    parser.add_argument("--alpha-encoder", type=float, default=None, help="the encoder's own alpha (default: --alpha)")
+    parser.add_argument("--alpha-decoder", type=float, default=None,
+                        help="the decoder's own alpha, output projection included (default: --alpha)")
     parser.add_argument("--out", type=Path, required=True, help="export folder (CTranslate2 model at its top)")
     parser.add_argument("--quantization", default="int8", choices=QUANTIZATIONS)
     args = parser.parse_args(argv)
     if not args.tuned.is_dir():
         parser.error(f"--tuned {args.tuned} is not a folder")
-    if not 0.0 <= args.alpha <= 1.0:
-        parser.error(f"--alpha {args.alpha}: WiSE-FT mixes within [0, 1]")
-    out = merge(args.base, args.tuned, args.alpha, args.out, args.quantization)
-    print(f"merged (1 - {args.alpha}) * {args.base} + {args.alpha} * {args.tuned} → {out} ({args.quantization})")
+    for option in ("alpha", "alpha_encoder", "alpha_decoder"):
+        value = getattr(args, option)
+        if value is not None and not 0.0 <= value <= 1.0:
+            parser.error(f"--{option.replace('_', '-')} {value}: WiSE-FT mixes within [0, 1]")
+    out = merge(args.base, args.tuned, args.alpha, args.out, args.quantization, args.alpha_encoder, args.alpha_decoder)
+    halves = ("" if args.alpha_encoder is None and args.alpha_decoder is None else
+              f" (encoder {args.alpha if args.alpha_encoder is None else args.alpha_encoder}, "
+              f"decoder {args.alpha if args.alpha_decoder is None else args.alpha_decoder})")
+    print(f"merged (1 - {args.alpha}) * {args.base} + {args.alpha} * {args.tuned}{halves} → {out} "
+          f"({args.quantization})")
     return 0
 
 
