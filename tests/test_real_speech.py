@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from training import real_speech
-from training.real_speech import Clip, build, read_clips
+from training.real_speech import COLUMNS, TRANSCRIPT_ORIGINS, Clip, build, read_clips
 
 
 def test_committed_clip_list_is_complete_and_split_by_speaker():
@@ -102,3 +102,21 @@ def test_wrong_hash_is_not_used(tmp_path):
 def test_cut_outside_the_recording_is_refused():
     with pytest.raises(ValueError, match="outside"):
         real_speech.cut(np.zeros(16000, dtype=np.float32), 0.5, 2.0)
+
+
+def test_corpus_transcripts_say_where_the_text_was_read():
+    clips = read_clips()
+    assert {c.transcript_origin for c in clips} <= set(TRANSCRIPT_ORIGINS)
+    corpus = [c for c in clips if c.transcript_origin == "corpus"]
+    assert corpus, "the AISHELL-1 clips shipped by s3tokenizer"
+    for clip in corpus:
+        assert clip.note and "transcript" in clip.note, clip.id
+
+
+def test_unknown_transcript_origin_is_refused(tmp_path):
+    row = dict.fromkeys(COLUMNS, "x")
+    row.update(split="dev", start="0", end="", transcript_origin="guessed")
+    path = tmp_path / "clips.tsv"
+    path.write_text("\t".join(COLUMNS) + "\n" + "\t".join(row[c] for c in COLUMNS) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="transcript_origin"):
+        read_clips(path)

@@ -48,14 +48,15 @@ def load_tuned(tuned: Path, base: str):
     return load_trained(tuned, base)
 
 
-ENCODER_PREFIXES = ("model.encoder.", "encoder.")
-
-
 def alpha_of(name: str, alpha_encoder: float, alpha_decoder: float) -> float:
     """The mixing weight of one parameter: the encoder's for encoder weights, else the decoder's
     (decoder layers, token and position embeddings, and the output projection tied to them)."""
-    bare = name.removeprefix("base_model.model.")
-    return alpha_encoder if bare.startswith(ENCODER_PREFIXES) else alpha_decoder
+    return alpha_encoder if name.startswith("model.encoder.") else alpha_decoder
+
+
+def halves(alpha: float, alpha_encoder: float | None, alpha_decoder: float | None) -> tuple[float, float]:
+    """(encoder α, decoder α): each half's own, or --alpha where it has none."""
+    return (alpha if alpha_encoder is None else alpha_encoder, alpha if alpha_decoder is None else alpha_decoder)
 
 
 def interpolate(base_state: dict, tuned_state: dict, alpha: float, alpha_encoder: float | None = None,
@@ -64,9 +65,7 @@ def interpolate(base_state: dict, tuned_state: dict, alpha: float, alpha_encoder
     non-float tensors must agree and are kept."""
     import torch
 
-    alpha_encoder = alpha if alpha_encoder is None else alpha_encoder
-    alpha_decoder = alpha if alpha_decoder is None else alpha_decoder
-
+    alpha_encoder, alpha_decoder = halves(alpha, alpha_encoder, alpha_decoder)
     if base_state.keys() != tuned_state.keys():
         only_base = sorted(base_state.keys() - tuned_state.keys())[:5]
         only_tuned = sorted(tuned_state.keys() - base_state.keys())[:5]
@@ -93,8 +92,9 @@ def merge(base: str, tuned: Path, alpha: float, out: Path, quantization: str = "
     from training.export import TRANSFORMERS_SUBDIR, convert_to_ct2, save_transformers
     from training.model import load_base
 
+    alpha_encoder, alpha_decoder = halves(alpha, alpha_encoder, alpha_decoder)
     for value in (alpha, alpha_encoder, alpha_decoder):
-        if value is not None and not 0.0 <= value <= 1.0:
+        if not 0.0 <= value <= 1.0:
             raise ValueError(f"alpha {value}: WiSE-FT mixes within [0, 1]")
     base_model, base_processor = load_base(base)
     model, processor = load_tuned(tuned, base)
@@ -109,9 +109,8 @@ def merge(base: str, tuned: Path, alpha: float, out: Path, quantization: str = "
     save_transformers(model, processor or base_processor, hf_dir)
     del model, merged
     convert_to_ct2(hf_dir, out, quantization)
-    info = {"base": base, "tuned": str(tuned), "alpha": alpha,
-            "alpha_encoder": alpha if alpha_encoder is None else alpha_encoder,
-            "alpha_decoder": alpha if alpha_decoder is None else alpha_decoder, "quantization": quantization,
+    info = {"base": base, "tuned": str(tuned), "alpha": alpha, "alpha_encoder": alpha_encoder,
+            "alpha_decoder": alpha_decoder, "quantization": quantization,
             "formula": "(1 - alpha) * base + alpha * tuned, every floating-point weight (alpha_encoder for the "
                        "encoder's, alpha_decoder for the rest)"}
     (out / "merge.json").write_text(json.dumps(info, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -141,11 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None and not 0.0 <= value <= 1.0:
             parser.error(f"--{option.replace('_', '-')} {value}: WiSE-FT mixes within [0, 1]")
     out = merge(args.base, args.tuned, args.alpha, args.out, args.quantization, args.alpha_encoder, args.alpha_decoder)
-    halves = ("" if args.alpha_encoder is None and args.alpha_decoder is None else
-              f" (encoder {args.alpha if args.alpha_encoder is None else args.alpha_encoder}, "
-              f"decoder {args.alpha if args.alpha_decoder is None else args.alpha_decoder})")
-    print(f"merged (1 - {args.alpha}) * {args.base} + {args.alpha} * {args.tuned}{halves} → {out} "
-          f"({args.quantization})")
+    alpha_encoder, alpha_decoder = halves(args.alpha, args.alpha_encoder, args.alpha_decoder)
+    print(f"merged (1 - α) * {args.base} + α * {args.tuned}, α = {alpha_encoder} (encoder), {alpha_decoder} "
+          f"(decoder) → {out} ({args.quantization})")
     return 0
 
 
