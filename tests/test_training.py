@@ -367,6 +367,25 @@ def test_training_loss_falls_and_outputs_are_complete(reference_run):
 
 
 @pytest.mark.slow
+def test_l2sp_run_pulls_every_trained_weight_back_to_the_base(work, features, tiny_base, reference_run):
+    import torch
+    from safetensors.torch import load_file
+
+    out = work / "run-l2sp"
+    # lr * strength far above 1: each step's update is taken back whole, so the run ends on the base.
+    _python(*_train(out, features, tiny_base), "--max_steps", "2", "--eval_strategy", "no", "--final_eval", "false",
+            "--l2sp_strength", "1e9", env=_env(work))
+    losses, reference = _losses(out), _losses(reference_run)
+    assert losses[1] == pytest.approx(reference[1], rel=1e-4)  # same first step: the pull comes after it
+    trained, base = load_file(out / "model.safetensors"), load_file(tiny_base / "model.safetensors")
+    assert all(torch.allclose(trained[k], base[k], atol=1e-6) for k in base)
+    assert json.loads((out / "run_config.json").read_text())["l2sp_strength"] == 1e9
+    refused = _python(*_train(work / "run-l2sp-lora", features, tiny_base), "--lora", "true", "--l2sp_strength", "10",
+                      env=_env(work), check=False)
+    assert refused.returncode != 0 and "LoRA" in refused.stderr and "Traceback" not in refused.stderr
+
+
+@pytest.mark.slow
 def test_int8_aware_run_trains_through_the_rounding_and_saves_float_weights(work, features, tiny_base, reference_run):
     import torch
     from safetensors.torch import load_file

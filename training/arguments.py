@@ -154,6 +154,10 @@ class TrainArguments(Seq2SeqTrainingArguments):
     remove_unused_columns: bool = field(default=False, metadata={"help": "keep the collator's columns"})
     label_names: list[str] | None = field(default_factory=lambda: ["labels"], metadata={"help": "label columns"})
     report_to: None | str | list[str] = field(default="none", metadata={"help": "tensorboard, wandb, ... or none"})
+    l2sp_strength: float = field(default=0.0, metadata={
+        "help": "L2-SP: after each optimizer step pull every trained weight back toward the base's by "
+                "min(1, lr * strength) of the distance (training.l2sp), so a fine-tune on one voice forgets "
+                "less of the rest; ~1000 keeps weights within ~1e-3 of the base; 0 = off; not with --lora"})
 
 
 PARSED = (ModelArguments, DataArguments, TrainArguments)

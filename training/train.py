@@ -132,6 +132,11 @@ def build_trainer(model, processor, train_args, train_set, eval_capped, options_
     # Trainer's own rotation would delete the previous checkpoint before the new one is marked
     # complete; the callback rotates after marking instead.
     keep_last, train_args.save_total_limit = train_args.save_total_limit, None
+    callbacks = [checkpoints.CompleteCheckpointCallback(keep_last, {RUN_CONFIG: options_text})]
+    if train_args.l2sp_strength:
+        from training.l2sp import L2SPCallback
+
+        callbacks.append(L2SPCallback(model, train_args.l2sp_strength))
     if not eval_capped:
         train_args.eval_strategy = "no"
         train_args.metric_for_best_model = None
@@ -143,7 +148,7 @@ def build_trainer(model, processor, train_args, train_set, eval_capped, options_
         data_collator=WhisperCollator(model.config.decoder_start_token_id, processor.tokenizer.pad_token_id),
         processing_class=processor,
         compute_metrics=ComputeMetrics(processor.tokenizer),
-        callbacks=[checkpoints.CompleteCheckpointCallback(keep_last, {RUN_CONFIG: options_text})],
+        callbacks=callbacks,
     )
 
 
@@ -195,6 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         log.info("starting from %s", describe_model(model_args.base))
 
     set_seed(train_args.seed)
+    if train_args.l2sp_strength < 0:
+        raise SystemExit("error: --l2sp-strength must be 0 (off) or positive")
+    if train_args.l2sp_strength and model_args.lora:
+        raise SystemExit("error: --l2sp-strength pulls weights toward the base's, and LoRA's adapters start at "
+                         "zero: use one of the two")
     model, processor = prepared_model(model_args, train_args, data_args.data)
     log.info("parameters: %.1f M trainable of %.1f M", model.num_parameters(only_trainable=True) / 1e6,
              model.num_parameters() / 1e6)
