@@ -170,8 +170,8 @@ def test_a_member_that_is_not_a_regular_file_is_refused(tmp_path):
 
 def test_wrong_hash_is_not_used(tmp_path):
     cache, sha = _fake_wheel(tmp_path)
-    assert real_speech.find_wheel(cache, "fake-voice", "1.0", "0" * 64) is None
-    assert real_speech.find_wheel(cache, "fake-voice", "1.0", sha) is not None
+    assert real_speech.find_archive(cache, "fake-voice", "1.0", "0" * 64) is None
+    assert real_speech.find_archive(cache, "fake-voice", "1.0", sha) is not None
 
 
 def test_cut_outside_the_recording_is_refused():

@@ -146,11 +146,6 @@ def find_archive(cache: Path, package: str, version: str, expected_sha256: str,
     return None
 
 
-def find_wheel(cache: Path, package: str, version: str, expected_sha256: str) -> Path | None:
-    """The cached wheel of package==version whose hash is the listed one, if any."""
-    return find_archive(cache, package, version, expected_sha256, "wheel")
-
-
 def download_archive(cache: Path, package: str, version: str, expected_sha256: str,
                      archive: str = "wheel") -> Path:
     """package==version's wheel or sdist from the package index (pip, no dependencies), hash checked."""
@@ -169,11 +164,6 @@ def download_archive(cache: Path, package: str, version: str, expected_sha256: s
         got = [f"{p.name} {sha256(p)}" for p in archive_candidates(cache, package, version, archive)]
         raise RuntimeError(f"{package}=={version}: no {archive} with SHA-256 {expected_sha256} (got {got})")
     return found
-
-
-def download_wheel(cache: Path, package: str, version: str, expected_sha256: str) -> Path:
-    """package==version's wheel from the package index (pip, no dependencies), hash checked."""
-    return download_archive(cache, package, version, expected_sha256, "wheel")
 
 
 def read_member(archive: Path, member: str) -> bytes:
