@@ -188,19 +188,12 @@ def test_corpus_transcripts_say_where_the_text_was_read():
         assert clip.note and "transcript" in clip.note, clip.id
 
 
-def test_unknown_archive_is_refused(tmp_path):
+@pytest.mark.parametrize("column, value", [("transcript_origin", "guessed"), ("archive", "egg")])
+def test_unknown_transcript_origin_or_archive_is_refused(tmp_path, column, value):
     row = dict.fromkeys(COLUMNS, "x")
-    row.update(split="dev", start="0", end="", transcript_origin="package", archive="egg")
+    row.update(split="dev", start="0", end="", transcript_origin="package", archive="wheel")
+    row[column] = value
     path = tmp_path / "clips.tsv"
     path.write_text("\t".join(COLUMNS) + "\n" + "\t".join(row[c] for c in COLUMNS) + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="archive"):
-        read_clips(path)
-
-
-def test_unknown_transcript_origin_is_refused(tmp_path):
-    row = dict.fromkeys(COLUMNS, "x")
-    row.update(split="dev", start="0", end="", transcript_origin="guessed", archive="wheel")
-    path = tmp_path / "clips.tsv"
-    path.write_text("\t".join(COLUMNS) + "\n" + "\t".join(row[c] for c in COLUMNS) + "\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="transcript_origin"):
+    with pytest.raises(ValueError, match=column):
         read_clips(path)

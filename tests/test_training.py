@@ -124,6 +124,14 @@ def _train(out: Path, features: Path, base: Path, *extra: str) -> list[str]:
     return ["-m", "training", "--data", str(features), "--base", str(base), "--out", str(out), *TRAIN_ARGS, *extra]
 
 
+def _two_step_run(work: Path, features: Path, base: Path, name: str, *extra: str) -> Path:
+    """A 2-step run of the tiny model, no evaluation, with options beside the reference run's."""
+    out = work / name
+    _python(*_train(out, features, base), "--max_steps", "2", "--eval_strategy", "no", "--final_eval", "false",
+            *extra, env=_env(work))
+    return out
+
+
 @pytest.fixture(scope="module")
 def reference_run(work, features, tiny_base) -> Path:
     out = work / "run-reference"
@@ -371,10 +379,8 @@ def test_l2sp_run_pulls_every_trained_weight_back_to_the_base(work, features, ti
     import torch
     from safetensors.torch import load_file
 
-    out = work / "run-l2sp"
     # lr * strength far above 1: each step's update is taken back whole, so the run ends on the base.
-    _python(*_train(out, features, tiny_base), "--max_steps", "2", "--eval_strategy", "no", "--final_eval", "false",
-            "--l2sp_strength", "1e9", env=_env(work))
+    out = _two_step_run(work, features, tiny_base, "run-l2sp", "--l2sp_strength", "1e9")
     losses, reference = _losses(out), _losses(reference_run)
     assert losses[1] == pytest.approx(reference[1], rel=1e-4)  # same first step: the pull comes after it
     trained, base = load_file(out / "model.safetensors"), load_file(tiny_base / "model.safetensors")
@@ -390,9 +396,7 @@ def test_int8_aware_run_trains_through_the_rounding_and_saves_float_weights(work
     import torch
     from safetensors.torch import load_file
 
-    out = work / "run-int8-aware"
-    _python(*_train(out, features, tiny_base), "--max_steps", "2", "--eval_strategy", "no", "--final_eval", "false",
-            "--int8_aware", "true", env=_env(work))
+    out = _two_step_run(work, features, tiny_base, "run-int8-aware", "--int8_aware", "true")
     losses, reference = _losses(out), _losses(reference_run)
     # Same rows and weights at step 1: the rounding changes the loss a little, not the run.
     assert losses[1] != reference[1] and losses[1] == pytest.approx(reference[1], rel=0.05)

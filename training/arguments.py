@@ -57,6 +57,10 @@ class ModelArguments:
     mask_time_min_masks: int = field(default=2, metadata={"help": "SpecAugment: minimum time masks"})
     mask_feature_prob: float = field(default=0.0, metadata={"help": "SpecAugment: share of mel bins masked"})
     mask_feature_length: int = field(default=10, metadata={"help": "SpecAugment: mel bins per feature mask"})
+    l2sp_strength: float = field(default=0.0, metadata={
+        "help": "L2-SP: after each optimizer step pull every trained weight back toward the base's by "
+                "min(1, lr * strength) of the distance (training.l2sp), so a fine-tune on one voice forgets "
+                "less of the rest; ~1000 keeps weights within ~1e-3 of the base; 0 = off; not with --lora"})
     precision: str = field(default="auto", metadata={
         "help": "auto (bf16 on GPUs that have it, else fp16 on GPU, fp32 on CPU), bf16, fp16 or fp32",
         "choices": ["auto", "bf16", "fp16", "fp32"]})
@@ -76,6 +80,11 @@ class ModelArguments:
         if top and self.lora:
             raise SystemExit("error: --train-encoder-top-layers and --lora do not combine: LoRA adapters go to the "
                              "decoder only when the encoder is frozen")
+        if self.l2sp_strength < 0:
+            raise SystemExit("error: --l2sp-strength must be 0 (off) or positive")
+        if self.l2sp_strength and self.lora:
+            raise SystemExit("error: --l2sp-strength pulls weights toward the base's, and LoRA's adapters start at "
+                             "zero: use one of the two")
 
     def spec_augment_options(self) -> dict | None:
         """Whisper config's SpecAugment settings, or None when it is off."""
@@ -154,10 +163,6 @@ class TrainArguments(Seq2SeqTrainingArguments):
     remove_unused_columns: bool = field(default=False, metadata={"help": "keep the collator's columns"})
     label_names: list[str] | None = field(default_factory=lambda: ["labels"], metadata={"help": "label columns"})
     report_to: None | str | list[str] = field(default="none", metadata={"help": "tensorboard, wandb, ... or none"})
-    l2sp_strength: float = field(default=0.0, metadata={
-        "help": "L2-SP: after each optimizer step pull every trained weight back toward the base's by "
-                "min(1, lr * strength) of the distance (training.l2sp), so a fine-tune on one voice forgets "
-                "less of the rest; ~1000 keeps weights within ~1e-3 of the base; 0 = off; not with --lora"})
 
 
 PARSED = (ModelArguments, DataArguments, TrainArguments)

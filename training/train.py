@@ -122,7 +122,8 @@ def prepared_model(model_args, train_args, data_dir: str):
     return model, processor
 
 
-def build_trainer(model, processor, train_args, train_set, eval_capped, options_text: str):
+def build_trainer(model, processor, train_args, train_set, eval_capped, options_text: str,
+                  l2sp_strength: float = 0.0):
     from transformers import Seq2SeqTrainer
 
     from training import checkpoints
@@ -133,10 +134,10 @@ def build_trainer(model, processor, train_args, train_set, eval_capped, options_
     # complete; the callback rotates after marking instead.
     keep_last, train_args.save_total_limit = train_args.save_total_limit, None
     callbacks = [checkpoints.CompleteCheckpointCallback(keep_last, {RUN_CONFIG: options_text})]
-    if train_args.l2sp_strength:
+    if l2sp_strength:
         from training.l2sp import L2SPCallback
 
-        callbacks.append(L2SPCallback(model, train_args.l2sp_strength))
+        callbacks.append(L2SPCallback(model, l2sp_strength))
     if not eval_capped:
         train_args.eval_strategy = "no"
         train_args.metric_for_best_model = None
@@ -200,11 +201,6 @@ def main(argv: list[str] | None = None) -> int:
         log.info("starting from %s", describe_model(model_args.base))
 
     set_seed(train_args.seed)
-    if train_args.l2sp_strength < 0:
-        raise SystemExit("error: --l2sp-strength must be 0 (off) or positive")
-    if train_args.l2sp_strength and model_args.lora:
-        raise SystemExit("error: --l2sp-strength pulls weights toward the base's, and LoRA's adapters start at "
-                         "zero: use one of the two")
     model, processor = prepared_model(model_args, train_args, data_args.data)
     log.info("parameters: %.1f M trainable of %.1f M", model.num_parameters(only_trainable=True) / 1e6,
              model.num_parameters() / 1e6)
@@ -218,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     options_text = json.dumps(resolved_options(model_args, data_args, train_args), indent=1, ensure_ascii=False)
     if is_main:
         (out / RUN_CONFIG).write_text(options_text, encoding="utf-8")
-    trainer = build_trainer(model, processor, train_args, train_set, eval_capped, options_text)
+    trainer = build_trainer(model, processor, train_args, train_set, eval_capped, options_text,
+                            model_args.l2sp_strength)
     train_and_evaluate(trainer, train_args, resume, eval_full, data_args.final_eval, out)
     if is_main and data_args.eval_real:
         evaluate_real(out, data_args.eval_real, data_args.eval_real_split)
