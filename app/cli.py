@@ -8,15 +8,15 @@ import shutil
 import sys
 from pathlib import Path
 
-from app.audio import DEFAULT_MAX_DURATION
-from app.batched import DEFAULT_BATCH_SIZE
-from app.errors import UserError
-from app.media import DEFAULT_MAX_DOWNLOAD_MB
-from app.model import MENU, is_cached
-from app.subtitles import FORMATS, FRAME_RATE, LINE_KINDS, RULES
+from app.speech.audio import DEFAULT_MAX_DURATION
+from app.speech.batched import DEFAULT_BATCH_SIZE
+from app.base.errors import UserError
+from app.speech.media import DEFAULT_MAX_DOWNLOAD_MB
+from app.speech.model import MENU, is_cached
+from app.language.subtitles import FORMATS, FRAME_RATE, LINE_KINDS, RULES
 
 DECK_FORMATS = ("apkg", "csv")
-from app.translate import ENGLISH_SOURCES, LLM_KEY_ENV, SOURCE_NAMES
+from app.language.translate import ENGLISH_SOURCES, LLM_KEY_ENV, SOURCE_NAMES
 
 
 
@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"Whisper windows (30 s) decoded at once on media of 30 s or more (default: "
                           f"{DEFAULT_BATCH_SIZE}, measured best on 2 cores); 1 decodes them one after another")
     run.add_argument("--initial-prompt", default=None,
-                     help="text to bias the recogniser (vocabulary, names); off by default, see app/transcribe.py")
+                     help="text to bias the recogniser (vocabulary, names); off by default, see app/speech/transcribe.py")
     run.add_argument("--no-vad", action="store_true", help="turn off Silero voice activity detection")
     run.add_argument("--cookies", default=None, help="cookies.txt for sites that need a login (YouTube bot checks)")
     run.add_argument("--keep-punctuation", action="store_true",
@@ -162,11 +162,11 @@ def models_table() -> str:
 
 def _transcribe_command(args) -> int:
     from app.jobs import export, run_job, safe_stem
-    from app.media import is_url, shown
-    from app.model import load_model
-    from app.progress import progress as progress_bar
-    from app.subtitles import CueRules
-    from app.transcribe import TranscribeOptions
+    from app.speech.media import is_url, shown
+    from app.speech.model import load_model
+    from app.base.progress import progress as progress_bar
+    from app.language.subtitles import CueRules
+    from app.speech.transcribe import TranscribeOptions
 
     if args.vocab_level is not None and not set(args.formats) & set(DECK_FORMATS):
         args.formats = [*args.formats, "apkg"]
@@ -219,7 +219,7 @@ def _transcribe_command(args) -> int:
 
 def _deck(job, args, stem: str) -> dict[str, Path]:
     """The Anki deck (and/or its CSV) the formats ask for: sentences, or with --vocab-level words."""
-    from app.anki import export_deck, vocabulary
+    from app.study.anki import export_deck, vocabulary
 
     wanted = [f for f in args.formats if f in DECK_FORMATS]
     if not wanted:
@@ -237,9 +237,9 @@ def _deck(job, args, stem: str) -> dict[str, Path]:
 
 def _pinyin_command(args) -> int:
     """The cue's own pinyin line: the text cleaned as a transcript is (Simplified, Chinese punctuation),
-    then app.pinyin.pinyin_line."""
-    from app.pinyin import pinyin_line
-    from app.text import clean_transcript
+    then app.language.pinyin.pinyin_line."""
+    from app.language.pinyin import pinyin_line
+    from app.language.text import clean_transcript
 
     if not args.texts or any(not t.strip() for t in args.texts):
         raise UserError("pinyin needs one or more non-empty texts, e.g. python -m app pinyin 我们一起去北京吧。")
@@ -251,7 +251,7 @@ def _pinyin_command(args) -> int:
 def _check_command(args) -> int:
     """One line per violation (file, cue, time, rule, detail) on stdout; a file that can't be read is
     one error line and the others are still checked."""
-    from app.subtitles import CueRules, check_file, clock
+    from app.language.subtitles import CueRules, check_file, clock
 
     rules = CueRules(fps=args.fps, keep_punctuation=args.keep_punctuation)
     unreadable = violations = cues = 0

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from app.audio import SAMPLE_RATE, check_duration, load_audio, to_int16
-from app.housekeeping import DOWNLOAD_PREFIX, owned_prefix
-from app.media import download_audio, is_url, link_info, link_key
-from app.subtitles import FORMATS, CueRules, write_subtitles
-from app.transcribe import Progress, Transcript, TranscribeOptions, iter_transcribe
+from app.speech.audio import SAMPLE_RATE, check_duration, load_audio, to_int16
+from app.base.housekeeping import DOWNLOAD_PREFIX, owned_prefix
+from app.speech.media import download_audio, is_url, link_info, link_key
+from app.language.subtitles import FORMATS, CueRules, write_subtitles
+from app.speech.transcribe import Progress, Transcript, TranscribeOptions, iter_transcribe
 
 LANGUAGES = {"zh": "Mandarin", "auto": "Detect", "en": "English", "yue": "Cantonese", "ja": "Japanese",
              "ko": "Korean"}  # the spoken-language menu of the CLI and the UI
@@ -33,7 +33,7 @@ LINK_CACHE_SECONDS = float(os.environ.get("ZIMU_LINK_CACHE_SECONDS", 3600))  # â
 @dataclass
 class Job:
     transcript: Transcript
-    audio: np.ndarray  # 16 kHz mono int16: half of float32 (3 hours: 345 MB); app.audio.to_float32 converts
+    audio: np.ndarray  # 16 kHz mono int16: half of float32 (3 hours: 345 MB); app.speech.audio.to_float32 converts
     title: str
     media_path: Path | None  # the local file that was decoded; None for a link (its download is gone)
     cached: bool = False
@@ -93,7 +93,7 @@ def iter_job(source: str, model, options: TranscribeOptions, max_duration: float
     if progress:
         progress(0.0, "Checking the link")
     info = link_info(source, max_duration, allow_local, cookies)
-    # app.model tags what it loads: id() alone could be reused by a model loaded after an eviction.
+    # app.speech.model tags what it loads: id() alone could be reused by a model loaded after an eviction.
     key = (link_key(info), getattr(model, "zimu_key", id(model)), repr(options))
     cached = None if keep_video else link_cache.get(key)  # the cache holds audio, not video
     if cached is not None:
@@ -101,7 +101,7 @@ def iter_job(source: str, model, options: TranscribeOptions, max_duration: float
         yield cached
         return
     extra = {} if max_download_mb is None else {"max_mb": max_download_mb}
-    # The PID in the folder's name lets a restart after a crash remove it (app/housekeeping.py).
+    # The PID in the folder's name lets a restart after a crash remove it (app/base/housekeeping.py).
     with tempfile.TemporaryDirectory(prefix=owned_prefix(DOWNLOAD_PREFIX)) as folder:
         download = download_audio(info, Path(folder), progress=(lambda f: progress(f, "Downloading"))
                                   if progress else None, cookies=cookies, allow_local=allow_local,

@@ -17,16 +17,16 @@ from pathlib import Path
 
 import gradio as gr
 
-from app.audio import DEFAULT_MAX_DURATION, SAMPLE_RATE, load_audio, write_audio
-from app.errors import UserError
+from app.speech.audio import DEFAULT_MAX_DURATION, SAMPLE_RATE, load_audio, write_audio
+from app.base.errors import UserError
 from app.jobs import LANGUAGES, export, iter_job, safe_stem
-from app.media import check_url
-from app.model import MENU, MODEL_ENV, load_model, menu_entry
-from app.pinyin import TONE_COLOURS
-from app.study import VIDEO_SUFFIXES, clock, player_html, transcript_html
-from app.subtitles import FORMATS, LINE_KINDS, Cue
-from app.transcribe import TranscribeOptions, Transcript
-from app.translate import ENGLISH_SOURCES, SOURCE_NAMES
+from app.speech.media import check_url
+from app.speech.model import MENU, MODEL_ENV, load_model, menu_entry
+from app.language.pinyin import TONE_COLOURS
+from app.study.player import VIDEO_SUFFIXES, clock, player_html, transcript_html
+from app.language.subtitles import FORMATS, LINE_KINDS, Cue
+from app.speech.transcribe import TranscribeOptions, Transcript
+from app.language.translate import ENGLISH_SOURCES, SOURCE_NAMES
 from app.ui_practice import build_practice_tab
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -44,7 +44,7 @@ def english_choices() -> list[tuple[str, str]]:
     return [(label, key) for key, label in ENGLISH_SOURCES.items() if key != "llm" or (LLM_URL and LLM_MODEL)]
 
 
-# The CLI's --gloss-level: HSK 3.0 levels 1-6, and 7 for bands 7-9 (app.translate.cedict_gloss).
+# The CLI's --gloss-level: HSK 3.0 levels 1-6, and 7 for bands 7-9 (app.language.gloss.cedict_gloss).
 GLOSS_LEVELS = [("every word", 0)] + [(f"HSK {n} and above", n) for n in range(2, 7)] + [("HSK 7-9 only", 7)]
 
 
@@ -71,7 +71,7 @@ class _Blocks(gr.Blocks):
 def _new_result_dir() -> Path:
     """A folder per request; folders older than RESULT_TTL are removed so the disk stays bounded.
     Its name carries our PID, so a restart after a crash knows it for a dead process's."""
-    from app import housekeeping
+    from app.base import housekeeping
 
     RESULTS_ROOT.mkdir(parents=True, exist_ok=True)
     housekeeping.sweep_results(RESULTS_ROOT, RESULT_TTL)
@@ -159,8 +159,8 @@ def _player_media(job, folder: Path) -> tuple[Path, Path | None]:
     """(what the player plays, the video if any): a video source as video (an upload linked into the
     result folder, remuxed to MP4 when its container is not one browsers play), else browser-playable
     audio."""
-    from app.study import has_video
-    from app.video import playable_copy
+    from app.study.player import has_video
+    from app.study.video import playable_copy
 
     source = job.video or job.media_path
     if source is not None and has_video(source):
@@ -272,7 +272,7 @@ def practise_line(result: Result | None, index: int | None):
 
 def export_words(result: Result | None, saved: str | None):
     """The saved words (JSON from the player: [{word, cue}]) as an Anki deck and a CSV."""
-    from app.anki import export_deck
+    from app.study.anki import export_deck
 
     result = _result(result)
     try:
@@ -292,7 +292,7 @@ def export_words(result: Result | None, saved: str | None):
 
 def burn(result: Result | None, lines: list[str]):
     """The video with its subtitles burned in (the karaoke ASS), ready to download."""
-    from app.video import burn_in
+    from app.study.video import burn_in
 
     result = _result(result)
     if result.video is None:
@@ -414,7 +414,7 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
     return demo
 
 def launch(args) -> None:
-    from app import housekeeping, limits
+    from app.base import housekeeping, limits
 
     # A killed server ran no clean-up: its downloads, results and Gradio cache copies go first.
     swept = housekeeping.sweep(RESULT_TTL, RESULTS_ROOT, starting=True)
@@ -425,7 +425,7 @@ def launch(args) -> None:
                     args.max_duration, args.allow_local_urls, args.max_download_mb)
     housekeeping.stop_empty_upload_files(demo)  # Gradio's gr.File leaves a 0-byte file per upload
     # One transcription at a time per CPU-bound model; others wait in Gradio's queue, which is
-    # bounded in size and per client (app/limits.py).
+    # bounded in size and per client (app/base/limits.py).
     demo.queue(default_concurrency_limit=int(os.environ.get("ZIMU_CONCURRENCY", 1)),
                max_size=2 * limits.QUEUE_SIZE)
     limits.bound_queue(demo, "model")

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from app.audio import load_audio
-from app.errors import UserError
-from app.pinyin import pinyin_line, tone_html
-from app.practice import SCORE_RULE, STATUS_COLOUR, STATUS_TEXT, assess, feedback_html, pick_sentence, pitch_frame, sentence_bank
-from app.text import has_cjk, split_words
-from app.translate import cedict_gloss
+from app.speech.audio import load_audio
+from app.base.errors import UserError
+from app.language.pinyin import pinyin_line, tone_html
+from app.practice.assess import SCORE_RULE, STATUS_COLOUR, STATUS_TEXT, assess, feedback_html, pick_sentence, pitch_frame, sentence_bank
+from app.language.text import has_cjk, split_words
+from app.language.gloss import cedict_gloss
 
 MAX_ATTEMPT_SECONDS = 60.0
 CREDIT = ("Sentences: [hsk-sentences-audio](https://pypi.org/project/hsk-sentences-audio/) "

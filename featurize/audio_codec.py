@@ -1,7 +1,7 @@
 """Audio bytes <-> 16 kHz mono float32: decode whatever a corpus ships, encode what the shards store.
 
 Decoding tries libsndfile (soundfile: WAV, FLAC, MP3, Ogg Vorbis/Opus) first and falls back to
-PyAV (the ffmpeg libraries: M4A, WebM, ...). `app.audio.load_audio` is not used here on purpose:
+PyAV (the ffmpeg libraries: M4A, WebM, ...). `app.speech.audio.load_audio` is not used here on purpose:
 it wants a path, while Hub datasets hand over bytes, and it runs `gc.collect()` after each file
 (right for one long upload, about 130 ms per clip once transformers is imported, 100x the decode
 of a short clip). Resampling is soxr (the resampler librosa uses).
@@ -13,8 +13,8 @@ import io
 
 import numpy as np
 
-from app.audio import SAMPLE_RATE, to_int16
-from app.errors import first_line
+from app.speech.audio import SAMPLE_RATE, to_int16
+from app.base.errors import first_line
 
 class DecodeError(Exception):
     """The bytes are not audio that libsndfile or ffmpeg can decode (or hold no samples)."""

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.audio import SAMPLE_RATE
-from app.errors import UserError
+from app.speech.audio import SAMPLE_RATE
+from app.base.errors import UserError
 from featurize.audio_codec import DecodeError, decode, resample
 
 NOISE_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".webm"}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from app.errors import UserError
+from app.base.errors import UserError
 from featurize.sources import DEFAULT_MAX_FILE_MB
 
 EPILOG = """\

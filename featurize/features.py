@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.audio import SAMPLE_RATE
-from app.model import embedded_model_dir, is_embedded
+from app.speech.audio import SAMPLE_RATE
+from app.speech.model import embedded_model_dir, is_embedded
 
 HOP = 160
 HALF_WINDOW = 200  # n_fft // 2: the centred STFT reaches this far past a frame's centre

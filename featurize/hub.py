@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from app.errors import UserError, first_line
+from app.base.errors import UserError, first_line
 
 UPLOADED = ["data/*.parquet", "manifest.json", "README.md"]
 

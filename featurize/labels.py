@@ -4,7 +4,7 @@ This module owns the Whisper tokenizer as training uses it: `load_tokenizer` rep
 folders ship (training.convert builds its processor from it too), and `timestamped` is the one
 layout of a timed label.
 
-The text form is `app.text.normalize_label` (Simplified, width unified, punctuation kept), the
+The text form is `app.language.text.normalize_label` (Simplified, width unified, punctuation kept), the
 one owner of Chinese normalisation. The ids are exactly what Hugging Face's Whisper fine-tuning
 recipe feeds the model: `tokenizer(text).input_ids` after `set_prefix_tokens(language, task)`,
 i.e. <|startoftranscript|><|zh|><|transcribe|><|notimestamps|> text <|endoftext|>.
@@ -17,9 +17,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from app.errors import UserError, first_line
-from app.model import describe_model, embedded_model_dir, is_embedded
-from app.text import normalize_label
+from app.base.errors import UserError, first_line
+from app.speech.model import describe_model, embedded_model_dir, is_embedded
+from app.language.text import normalize_label
 
 # The decoder's position table (max_target_positions) in every Whisper size.
 DECODER_MAX_TOKENS = 448

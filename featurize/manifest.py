@@ -13,8 +13,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from app.audio import SAMPLE_RATE
-from app.files import write_atomic
+from app.speech.audio import SAMPLE_RATE
+from app.base.files import write_atomic
 from featurize.features import PADDED_FLOAT32_BYTES
 
 MANIFEST_NAME = "manifest.json"

@@ -4,7 +4,7 @@ Per clip, in this order (the first reason that applies is the one counted):
   refusal     a table row with extra/missing fields, a path outside the dataset folder, not a
               regular file, over --max-file-mb   -> dropped: sources.REFUSALS (once per row)
   weight      drop copies by the source's @WEIGHT (counted as sampled_out, not as dropped)
-  text        app.text.normalize_label; nothing left          -> dropped: empty_sentence
+  text        app.language.text.normalize_label; nothing left          -> dropped: empty_sentence
   labels      Whisper ids over the decoder's 448 positions     -> dropped: label_too_long
               ids not decoding back to the text               -> dropped: label_mismatch
   audio       decode + resample to 16 kHz mono; failure        -> dropped: decode_failed (logged with path)
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.audio import SAMPLE_RATE
+from app.speech.audio import SAMPLE_RATE
 from featurize import audio_codec, features, labels, shards
 from featurize.augment import AugmentOptions, augment, rng_for
 from featurize.sources import DEFAULT_MAX_FILE_MB, REFUSALS, Refused, Unit, copies

@@ -24,7 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import UserError
+from app.base.errors import UserError
 from featurize import manifest, shards
 from featurize.pipeline import Featurizer, Settings
 from featurize.sources import SourceSpec, Unit, columns_for, units_of
@@ -156,7 +156,7 @@ def run(specs: list[SourceSpec], settings: Settings, options: RunOptions,
     """Plan, resume, featurise this process's share, write the manifest when all is done."""
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from app.progress import progress
+    from app.base.progress import progress
 
     data = check_output(options.out)
     featurizer = Featurizer(settings)  # fails fast on a bad --model / tokenizer
@@ -174,7 +174,7 @@ def run(specs: list[SourceSpec], settings: Settings, options: RunOptions,
     total = sum(p.unit.size or 0 for p in todo) if all(p.unit.size is not None for p in todo) else None
     started = time.perf_counter()
     done_now: dict[str, dict] = {}
-    # Bars on a terminal, lines every 30 s in a log file (Slurm/k8s; app.progress), none with --quiet.
+    # Bars on a terminal, lines every 30 s in a log file (Slurm/k8s; app.base.progress), none with --quiet.
     bar_options = dict(disable=not options.progress, dynamic_ncols=True, mininterval=0.1)
     with logging_redirect_tqdm(), progress(total=total, unit="clip", desc="featurize", **bar_options) as bar, \
             progress(total=len(mine), initial=len(finished), unit="shard", desc="shards", position=1,

@@ -20,8 +20,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from app.audio import SAMPLE_RATE
-from app.files import atomic_path
+from app.speech.audio import SAMPLE_RATE
+from app.base.files import atomic_path
 
 STATS_KEY = b"featurize"
 ROW_GROUP_ROWS = 100  # small row groups: streaming readers and the Hub viewer fetch little at a time
@@ -39,7 +39,7 @@ def schema(store: str, sampling_rate: int = SAMPLE_RATE) -> pa.Schema:
     columns = {
         "id": Value("string"),  # clip key + '#' + copy number, unique within a split
         "source": Value("string"),  # the --source it came from, as typed
-        "text": Value("string"),  # app.text.normalize_label form
+        "text": Value("string"),  # app.language.text.normalize_label form
         "labels": List(Value("int32")),  # Whisper token ids, prefix and <|endoftext|> included
         "duration": Value("float32"),  # seconds, after augmentation
         "augment": Value("string"),  # what augmentation did, e.g. "speed=1.1,noise=white@12.0dB"
@@ -53,7 +53,7 @@ def schema(store: str, sampling_rate: int = SAMPLE_RATE) -> pa.Schema:
 
 
 def write_shard(path: Path, rows: dict[str, list], table_schema: pa.Schema, stats: dict) -> None:
-    """Write atomically (app.files: hidden temporary beside it, fsync, os.replace)."""
+    """Write atomically (app.base.files: hidden temporary beside it, fsync, os.replace)."""
     table = pa.Table.from_pydict(rows, schema=table_schema)
     metadata = dict(table_schema.metadata or {})
     metadata[STATS_KEY] = json.dumps(stats, ensure_ascii=False).encode()

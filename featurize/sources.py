@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from app.corpus import read_table
-from app.errors import UserError, first_line
+from app.base.corpus import read_table
+from app.base.errors import UserError, first_line
 
 KINDS = ("cv", "hf", "manifest")
 CV_DEFAULT_SPLITS = ("train", "dev", "test")

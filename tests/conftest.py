@@ -34,7 +34,7 @@ MODEL_FIXTURES = {"model", "app_url", "fuzz_app", "small_queue_app", "features",
 def pytest_sessionstart(session):
     """Assemble the embedded model before any test: its first-start line on stderr would otherwise land
     in whichever test's subprocess happens to run first on a fresh machine."""
-    from app.model import embedded_model_dir
+    from app.speech.model import embedded_model_dir
 
     embedded_model_dir()
 
@@ -62,8 +62,8 @@ def _fast_tests_load_no_model(request, monkeypatch):
 
 
 def read_split(split: str) -> list[dict]:
-    """A zh-synth split's rows (app.corpus, the one Common Voice reader)."""
-    from app.corpus import read_split as read_cv_split
+    """A zh-synth split's rows (app.base.corpus, the one Common Voice reader)."""
+    from app.base.corpus import read_split as read_cv_split
 
     return read_cv_split(DATA, split)
 
@@ -85,7 +85,7 @@ def clip_path(row: dict) -> Path:
 
 def joined_audio(rows: list[dict], gap_seconds: float) -> np.ndarray:
     """The rows' clips decoded and joined, `gap_seconds` of silence after each (16 kHz mono float32)."""
-    from app.audio import SAMPLE_RATE, load_audio
+    from app.speech.audio import SAMPLE_RATE, load_audio
 
     gap = np.zeros(int(gap_seconds * SAMPLE_RATE), dtype=np.float32)
     return np.concatenate([np.concatenate([load_audio(clip_path(r)), gap]) for r in rows])
@@ -100,7 +100,7 @@ def zh_synth() -> Path:
 
 @pytest.fixture(scope="session")
 def model():
-    from app.model import load_model
+    from app.speech.model import load_model
 
     return load_model()
 
@@ -151,7 +151,7 @@ def app_url(tmp_path_factory):
 @pytest.fixture(scope="session")
 def bad_files(tmp_path_factory) -> dict:
     """Inputs a learner might feed by mistake: missing, empty, random bytes, three seconds of silence."""
-    from app.audio import SAMPLE_RATE
+    from app.speech.audio import SAMPLE_RATE
 
     folder = tmp_path_factory.mktemp("bad")
     empty = folder / "empty.mp3"

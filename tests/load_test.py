@@ -18,7 +18,7 @@ server's own "transcribed in" time is reported beside it. The server's memory is
 processes (ffmpeg) through psutil when installed.
 
 Each simulated user is its own gradio_client with its own address (X-Forwarded-For from loopback,
-read as from a proxy): the app limits queued jobs per client address (app/limits.py). The burst
+read as from a proxy): the app limits queued jobs per client address (app/base/limits.py). The burst
 sends `--burst` more uploads at the same instant, each from a new address, to a server whose queue
 holds ZIMU_QUEUE_SIZE waiting transcriptions: those beyond it must get the busy answer at once, the
 rest must complete correctly; a raw join sent while the queue is full shows the app's own message.
@@ -159,7 +159,7 @@ def ffmpeg() -> str:
 def join_clips(rows: list[dict], out: Path) -> float:
     """The rows' clips one after another with SILENCE_GAP between, as a 16 kHz mono MP3; its seconds."""
     served_media.join_clips(rows, out, ("-c:a", "libmp3lame", "-b:a", "64k"))
-    from app.audio import probe_duration
+    from app.speech.audio import probe_duration
 
     return probe_duration(out) or 0.0
 
@@ -209,7 +209,7 @@ def new_client(url: str, download_dir: Path, address: str | None = None):
 
 def check(result: Result, prediction) -> None:
     """Reads one Upload result: status, player, transcript HTML, table, the four subtitle files, …"""
-    from app.text import cer
+    from app.language.text import cer
 
     status, table, files = prediction[0], prediction[3], prediction[4:8]
     result.hanzi = "".join(row[2] for row in table["data"])
@@ -392,8 +392,8 @@ def stop_server(proc: subprocess.Popen) -> None:
 
 
 def device() -> str:
-    """What the app picks by default (app/model.py): CUDA float16 when a GPU is visible, else CPU int8."""
-    from app.model import default_compute_type, default_device
+    """What the app picks by default (app/speech/model.py): CUDA float16 when a GPU is visible, else CPU int8."""
+    from app.speech.model import default_compute_type, default_device
 
     name = default_device()
     return f"{name.upper()} {default_compute_type(name)}"

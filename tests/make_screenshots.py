@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.audio import SAMPLE_RATE, load_audio, write_audio  # noqa: E402
+from app.speech.audio import SAMPLE_RATE, load_audio, write_audio  # noqa: E402
 from tests.conftest import ROOT, clip_path, free_port, joined_audio, read_split, wait_http  # noqa: E402
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, FINISHED, check_an_attempt  # noqa: E402
 

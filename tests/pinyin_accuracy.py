@@ -1,7 +1,7 @@
 """Pinyin against the hand-checked reference list (tests/data/pinyin_reference.tsv).
 
-    python tests/pinyin_accuracy.py              # this checkout's app/pinyin.py
-    python tests/pinyin_accuracy.py --git b5e832c  # app/pinyin.py as it was at a commit, same list
+    python tests/pinyin_accuracy.py              # this checkout's app/language/pinyin.py
+    python tests/pinyin_accuracy.py --git b5e832c  # app/language/pinyin.py as it was at a commit, same list
 
 Prints the share of lines whose pinyin equals the reference exactly, the share equal when case,
 spaces, apostrophes and hyphens are ignored (syllables and tones only), and every line that differs.
@@ -41,8 +41,8 @@ def score(pinyin_line, rows: list[dict]) -> tuple[float, float, list[tuple[str, 
 
 
 def _pinyin_line_at(commit: str):
-    """pinyin_line of app/pinyin.py at `commit`, loaded beside this checkout's other modules."""
-    source = subprocess.run(["git", "show", f"{commit}:app/pinyin.py"], cwd=ROOT, check=True,
+    """pinyin_line of app/language/pinyin.py at `commit`, loaded beside this checkout's other modules."""
+    source = subprocess.run(["git", "show", f"{commit}:app/language/pinyin.py"], cwd=ROOT, check=True,
                             capture_output=True, text=True).stdout
     path = Path(tempfile.mkdtemp()) / "pinyin_at_commit.py"
     path.write_text(source, encoding="utf-8")
@@ -55,13 +55,13 @@ def _pinyin_line_at(commit: str):
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--git", metavar="COMMIT", help="score app/pinyin.py as it was at this commit")
+    parser.add_argument("--git", metavar="COMMIT", help="score app/language/pinyin.py as it was at this commit")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     if args.git:
         pinyin_line = _pinyin_line_at(args.git)
     else:
-        from app.pinyin import pinyin_line
+        from app.language.pinyin import pinyin_line
     rows = reference_rows()
     exact, loose, misses = score(pinyin_line, rows)
     for text, got, expected in misses:

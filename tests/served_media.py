@@ -31,7 +31,7 @@ def ffmpeg() -> str:
 
 
 def media_duration(path: Path) -> float:
-    from app.audio import probe_duration
+    from app.speech.audio import probe_duration
 
     seconds = probe_duration(path)
     assert seconds is not None, path

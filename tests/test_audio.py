@@ -1,4 +1,4 @@
-"""app.audio (decoding, int16/float32, writing) and the block-wise VAD that lets long audio stay int16."""
+"""app.speech.audio (decoding, int16/float32, writing) and the block-wise VAD that lets long audio stay int16."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.audio import SAMPLE_RATE, load_audio, to_float32, to_int16, write_audio
-from app.batched import default_vad_options, speech_regions
-from app.errors import UserError
+from app.speech.audio import SAMPLE_RATE, load_audio, to_float32, to_int16, write_audio
+from app.speech.batched import default_vad_options, speech_regions
+from app.base.errors import UserError
 from tests.conftest import clip_path, joined_audio, read_split
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,10 +89,10 @@ def test_three_hours_of_silence_stays_under_1_2_gb(tmp_path):
                     "-t", "10740", "-c:a", "flac", str(flac)], check=True)
     script = (
         "import json, resource, sys\n"
-        "from app.errors import UserError\n"
+        "from app.base.errors import UserError\n"
         "from app.jobs import run_job\n"
-        "from app.model import load_model\n"
-        "from app.transcribe import TranscribeOptions\n"
+        "from app.speech.model import load_model\n"
+        "from app.speech.transcribe import TranscribeOptions\n"
         "try:\n"
         "    run_job(sys.argv[1], load_model(), TranscribeOptions(english='none'), 4 * 3600)\n"
         "    message = ''\n"

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.audio import SAMPLE_RATE
-from app.batched import Chunk, decode_batched, pack_regions
-from app.errors import UserError
-from app.guards import strip_known_hallucinations
+from app.speech.audio import SAMPLE_RATE
+from app.speech.batched import Chunk, decode_batched, pack_regions
+from app.base.errors import UserError
+from app.speech.guards import strip_known_hallucinations
 from app.jobs import export, run_job
-from app.subtitles import Word
-from app.text import has_cjk
-from app.transcribe import TranscribeOptions, iter_transcribe, transcribe
+from app.language.subtitles import Word
+from app.language.text import has_cjk
+from app.speech.transcribe import TranscribeOptions, iter_transcribe, transcribe
 from tests.conftest import joined_audio, read_split
 from tests.test_guards import signal
 

@@ -8,7 +8,7 @@ import shutil
 import pysubs2
 import pytest
 
-from app.text import has_cjk, normalize_for_cer, traditional_only_chars
+from app.language.text import has_cjk, normalize_for_cer, traditional_only_chars
 from tests.conftest import clip_path, read_split
 
 CHROMIUM = os.environ.get("ZIMU_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
@@ -92,7 +92,7 @@ def test_upload_clip_shows_transcript_and_downloads_srt(page, app_url, zh_synth,
 @pytest.mark.slow
 def test_practice_tab_with_a_clip_as_the_recording(playwright, app_url, zh_synth, tmp_path):
     """Chromium's fake microphone plays a zh-synth clip; the learner's path through the Practice tab."""
-    from app.audio import SAMPLE_RATE, load_audio, write_audio
+    from app.speech.audio import SAMPLE_RATE, load_audio, write_audio
 
     row = next(r for r in read_split("test") if 8 <= len(r["sentence"]) <= 12)
     audio = load_audio(clip_path(row))
@@ -133,7 +133,7 @@ def test_subtitle_line_opens_in_practice_with_its_clip(page, app_url, zh_synth):
 
 
 def syllables_of(text: str):
-    from app.pinyin import syllables
+    from app.language.pinyin import syllables
 
     return syllables(text)
 
@@ -170,8 +170,8 @@ def test_first_cues_show_while_a_long_file_is_still_transcribing(page, small_bat
 def test_gloss_level_menu_glosses_only_words_at_or_above_it(page, app_url, zh_synth):
     """The CC-CEDICT source shows a level menu; at HSK 4 and above, the glosses leave out the easy
     words that the same clip glosses at "every word"."""
-    from app.text import split_words
-    from app.translate import cedict_gloss
+    from app.language.text import split_words
+    from app.language.gloss import cedict_gloss
 
     row = next(r for r in read_split("test") if len(r["sentence"]) >= 10 and cedict_gloss(split_words(r["sentence"]), 4))
     english = {}

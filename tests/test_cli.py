@@ -8,7 +8,7 @@ import sys
 import pysubs2
 import pytest
 
-from app.text import cer, has_cjk, traditional_only_chars
+from app.language.text import cer, has_cjk, traditional_only_chars
 from tests.conftest import ROOT, clip_path, read_split
 from tests.served_media import closed_port_url
 
@@ -88,7 +88,7 @@ def test_file_longer_than_max_duration(good_row, tmp_path):
 @pytest.fixture(scope="module")
 def lesson(zh_synth, tmp_path_factory):
     """Four sentences 1.5 s apart (several cues), as one WAV."""
-    from app.audio import write_audio
+    from app.speech.audio import write_audio
     from tests.conftest import joined_audio
 
     rows = [r for r in read_split("test") if 8 <= len(r["sentence"]) <= 14][:4]
@@ -116,7 +116,7 @@ def sound(fields: list[str]) -> str:
 
 @pytest.mark.slow
 def test_apkg_is_a_sentence_deck_with_a_clip_per_cue(lesson, tmp_path):
-    from app.audio import SAMPLE_RATE, load_audio
+    from app.speech.audio import SAMPLE_RATE, load_audio
 
     result = run_cli(str(lesson), "-o", str(tmp_path), "--formats", "srt,apkg")
     assert result.returncode == 0, result.stderr
@@ -137,8 +137,8 @@ def test_apkg_is_a_sentence_deck_with_a_clip_per_cue(lesson, tmp_path):
 
 @pytest.mark.slow
 def test_vocab_level_makes_a_word_deck_of_the_words_at_or_above_it(lesson, tmp_path):
-    from app.pinyin import words_with_pinyin
-    from app.study import hsk_level
+    from app.language.pinyin import words_with_pinyin
+    from app.study.player import hsk_level
 
     result = run_cli(str(lesson), "-o", str(tmp_path), "--formats", "txt", "--vocab-level", "3")
     assert result.returncode == 0, result.stderr

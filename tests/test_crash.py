@@ -4,7 +4,7 @@ The real app (`python -m app`, as conftest's running_app starts it, on its own p
 TMPDIR, so what it leaves is known exactly: a link served slowly on loopback is being downloaded
 and an upload is being transcribed (ZIMU_CONCURRENCY=2, both at once) when the whole server is
 SIGKILLed, which runs no clean-up at all. The restart must remove the download folder with its
-.part file, both result folders and Gradio's copy of the upload (app/housekeeping.py).
+.part file, both result folders and Gradio's copy of the upload (app/base/housekeeping.py).
 """
 
 from __future__ import annotations

@@ -10,12 +10,13 @@ import sys
 import numpy as np
 import pytest
 
-from app.audio import SAMPLE_RATE, load_audio
-from app.subtitles import Cue, Word
-from app.text import has_cjk
-from app.transcribe import TranscribeOptions, transcribe
-from app.translate import (LLM_BATCH, LLMConfig, chat_url, english_for, google_reachable, llm_translate,
-                           parse_answer, sentences_of)
+from app.speech.audio import SAMPLE_RATE, load_audio
+from app.language.subtitles import Cue, Word
+from app.language.text import has_cjk
+from app.speech.transcribe import TranscribeOptions, transcribe
+from app.language.translate import (LLM_BATCH, LLMConfig, chat_url, google_reachable, llm_translate, parse_answer,
+                                    sentences_of)
+from app.speech.english import english_for
 from tests.conftest import ROOT, clip_path, joined_audio, read_split
 from tests.llm_server import ChatServer, english_of
 from tests.served_media import closed_port_url
@@ -142,8 +143,8 @@ def test_cli_llm_without_endpoint_is_one_error_line(tmp_path):
 
 
 def test_glosses_take_the_sense_the_pinyin_reads_without_notes():
-    from app.text import split_words
-    from app.translate import GLOSS_LINE, cedict_gloss, gloss
+    from app.language.text import split_words
+    from app.language.gloss import GLOSS_LINE, cedict_gloss, gloss
 
     assert gloss("东西") == "thing"  # dōngxi, the pinyin line's reading; not dōngxī 'east and west'
     assert cedict_gloss(split_words("他被老师批评了")).split(" · ")[1] == "passive voice"  # 被: not 'quilt'
@@ -156,8 +157,8 @@ def test_glosses_take_the_sense_the_pinyin_reads_without_notes():
 
 
 def test_glosses_only_above_a_chosen_hsk_level():
-    from app.text import split_words
-    from app.translate import cedict_gloss
+    from app.language.text import split_words
+    from app.language.gloss import cedict_gloss
 
     words = split_words("我们讨论环境污染")
     every = cedict_gloss(words).split(" · ")
@@ -168,7 +169,7 @@ def test_glosses_only_above_a_chosen_hsk_level():
 
 @pytest.mark.model
 def test_evaluate_english_scores_each_source(zh_synth, capsys):
-    from app.evaluate_english import main
+    from app.evaluation.english import main
 
     assert main([str(zh_synth), "--split", "test", "--limit", "3", "--sources", "cedict"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| cedict |"))
@@ -196,7 +197,8 @@ def test_ui_menu_defaults_to_auto_and_offers_the_llm_only_when_the_server_has_on
 def test_english_too_short_for_its_sentence_is_decoded_again(model, joined):
     """Whisper often leaves a sentence out of a window's English; the line that results is far
     shorter than its Chinese and is decoded again on its own audio."""
-    from app.translate import english_too_short, settle_sentences
+    from app.language.translate import english_too_short
+    from app.speech.english import settle_sentences
 
     audio, rows = joined
     cues, at = [], 0.0
@@ -214,7 +216,7 @@ def test_english_too_short_for_its_sentence_is_decoded_again(model, joined):
 
 def test_long_file_english_scored_in_units_of_whole_sentences():
     """A recognised sentence over two clips makes them one unit; a clip no cue reaches scores empty."""
-    from app.evaluate_english import scoring_units
+    from app.evaluation.english import scoring_units
 
     spans = [(0.0, 2.0), (2.6, 4.0), (4.6, 6.0), (6.6, 8.0)]
     refs = ["One.", "Two.", "Three.", "Four."]

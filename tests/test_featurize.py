@@ -24,7 +24,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("datasets")
 
-from app.text import normalize_label  # noqa: E402
+from app.language.text import normalize_label  # noqa: E402
 from featurize import cli, features, labels, manifest, reader  # noqa: E402
 from featurize.sources import copies, parse_source  # noqa: E402
 
@@ -61,7 +61,7 @@ def table(out: Path, split: str):
 
 def reference_log_mel(path: Path) -> np.ndarray:
     """What the HF recipe computes: WhisperFeatureExtractor on the app's own decode of the file."""
-    from app.audio import load_audio
+    from app.speech.audio import load_audio
 
     return features.log_mel(load_audio(path), features.feature_extractor(80))
 
@@ -72,7 +72,7 @@ def reference_log_mel(path: Path) -> np.ndarray:
 def test_labels_follow_the_hf_whisper_recipe():
     from transformers import WhisperTokenizerFast
 
-    from app.model import embedded_model_dir
+    from app.speech.model import embedded_model_dir
 
     maker = labels.LabelMaker(labels.load_tokenizer(None))
     text = maker.text("老師，您好！ＡＢＣ")
@@ -107,7 +107,7 @@ def test_source_syntax(mini_cv, tmp_path):
     listing = tmp_path / "list.csv"
     listing.write_text("path,sentence\n")
     assert parse_source(f"manifest:{listing}:dev@2").splits == ("dev",)
-    from app.errors import UserError
+    from app.base.errors import UserError
 
     for bad in ("librispeech:x", f"cv:{mini_cv}:train@abc", f"cv:{mini_cv}:train@-1", f"cv:{tmp_path}/nope",
                 f"cv:{mini_cv}:validated", "manifest:missing.tsv"):

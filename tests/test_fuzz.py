@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.text import has_cjk
+from app.language.text import has_cjk
 from tests.conftest import ROOT, clip_path, free_port, read_split, wait_http
 
 pytestmark = pytest.mark.slow  # real transcriptions, one CLI run and one app server
@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow  # real transcriptions, one CLI run and one app se
 # onnxruntime's session file (Silero VAD). Anything else left there is a leak.
 THIRD_PARTY_TEMP = {"jieba.cache", ".ses"}
 
-# Every message a bad file may get (app/audio.py, app/transcribe.py), with {name} its file name.
+# Every message a bad file may get (app/speech/audio.py, app/speech/transcribe.py), with {name} its file name.
 USER_ERRORS = (
     "{name} is empty (0 bytes)",
     "could not read {name}: not an audio or video file ffmpeg can decode",

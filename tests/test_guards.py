@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.audio import SAMPLE_RATE
-from app.errors import UserError
-from app.guards import collapse_repeats, is_known_hallucination
-from app.subtitles import Word
-from app.transcribe import TranscribeOptions, transcribe
+from app.speech.audio import SAMPLE_RATE
+from app.base.errors import UserError
+from app.speech.guards import collapse_repeats, is_known_hallucination
+from app.language.subtitles import Word
+from app.speech.transcribe import TranscribeOptions, transcribe
 
 
 def words(*texts: str) -> list[Word]:

@@ -1,5 +1,5 @@
-"""Start-up clean-up (app/housekeeping.py), the queue limits (app/limits.py) and atomic writes
-(app/files.py: what a kill leaves behind), without a server.
+"""Start-up clean-up (app/base/housekeeping.py), the queue limits (app/base/limits.py) and atomic writes
+(app/base/files.py: what a kill leaves behind), without a server.
 
 The real thing (a server SIGKILLed mid-download and mid-transcription, then restarted; a burst
 beyond the queue) is tests/test_crash.py and tests/test_load.py.
@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 from starlette.requests import Request
 
-from app import housekeeping, limits
+from app.base import housekeeping, limits
 
 
 def dead_pid() -> int:
@@ -173,7 +173,7 @@ def test_a_file_input_leaves_no_empty_file_in_gradios_cache(tmp_path, monkeypatc
 
 
 def test_atomic_write_leaves_the_old_file_or_the_new_one_and_no_temporary(tmp_path):
-    from app.files import atomic_path, write_atomic
+    from app.base.files import atomic_path, write_atomic
 
     target = tmp_path / "manifest.json"
     write_atomic(target, "old")

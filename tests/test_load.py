@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.limits import BUSY, TOO_MANY
+from app.base.limits import BUSY, TOO_MANY
 from tests.conftest import running_app
 from tests.load_test import build_requests, run_burst, run_requests
 

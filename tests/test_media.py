@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import UserError
+from app.base.errors import UserError
 from app.jobs import link_cache, run_job
-from app.media import check_url, download_audio, link_info
-from app.text import cer, has_cjk, traditional_only_chars
-from app.transcribe import TranscribeOptions
+from app.speech.media import check_url, download_audio, link_info
+from app.language.text import cer, has_cjk, traditional_only_chars
+from app.speech.transcribe import TranscribeOptions
 from tests.served_media import closed_port_url, local_site, media_duration
 
 OPTIONS = TranscribeOptions(english="none")

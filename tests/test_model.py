@@ -6,8 +6,8 @@ from collections import OrderedDict
 
 import pytest
 
-from app import model as model_module
-from app.errors import UserError
+from app.speech import model as model_module
+from app.base.errors import UserError
 
 
 def test_embedded_model_is_assembled_verified_and_reused(tmp_path, monkeypatch):

@@ -6,10 +6,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from app import cedict, translate
-from app.pinyin import (TONE_COLOURS, pinyin_line, pinyin_of_words, syllables, tone_html, tone_numbers,
+from app.language import cedict, gloss
+from app.language.pinyin import (TONE_COLOURS, pinyin_line, pinyin_of_words, syllables, tone_html, tone_numbers,
                         word_pinyin, words_with_pinyin)
-from app.text import split_words
+from app.language.text import split_words
 from tests.conftest import ROOT
 from tests.pinyin_accuracy import reference_rows, score
 
@@ -108,7 +108,7 @@ def test_practice_tones_dictionary_and_spoken():
 
 
 def test_translate_and_pinyin_share_one_dictionary_index():
-    assert translate._cedict_index() is cedict.entries_by_word()
+    assert gloss._cedict_index() is cedict.entries_by_word()
 
 
 def run_pinyin(*texts: str) -> subprocess.CompletedProcess:

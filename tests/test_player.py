@@ -22,7 +22,7 @@ MEDIA = "document.querySelector('.zimu-player .zimu-media')"
 @pytest.fixture(scope="module")
 def video(tmp_path_factory, zh_synth):
     """About 11 s: three sentences 1.5 s apart (three cues) over a still picture, H.264 + AAC."""
-    from app.audio import write_audio
+    from app.speech.audio import write_audio
     from tests.conftest import joined_audio, read_split
     from tests.served_media import ffmpeg
 
@@ -163,8 +163,8 @@ def test_pause_after_each_line_and_loop(page):
 
 
 def test_hovering_a_word_shows_its_card(page):
-    from app.pinyin import word_pinyin
-    from app.study import hsk_level, senses
+    from app.language.pinyin import word_pinyin
+    from app.study.player import hsk_level, senses
 
     word = page.locator("#transcript .word").nth(1)
     hanzi = word.get_attribute("data-word")
@@ -212,7 +212,7 @@ def test_three_saved_words_export_as_an_anki_deck_with_their_clips(page, tmp_pat
         assert clip in clips and len(clips[clip]) > 1000  # the sentence's audio is in the package
         (tmp_path / clip).write_bytes(clips[clip])
         assert fields[0] in fields[4]  # the sentence it came from holds the word
-    from app.audio import load_audio
+    from app.speech.audio import load_audio
 
     assert all(load_audio(tmp_path / name).size > 0.3 * 16000 for name in clips)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.audio import load_audio
-from app.pinyin import syllables
-from app.practice import EXTRA, FINAL, INITIAL, MISSING, RIGHT, TONE, assess, compare, score
+from app.speech.audio import load_audio
+from app.language.pinyin import syllables
+from app.practice.assess import EXTRA, FINAL, INITIAL, MISSING, RIGHT, TONE, assess, compare, score
 from tests.conftest import clip_path, read_split
 
 
@@ -70,10 +70,10 @@ def test_matching_sentence_scores_high_and_another_scores_low(model, zh_synth):
 @pytest.mark.slow
 def test_pitch_tone_classifier_beats_chance(model, zh_synth):
     """The figure and confusion matrix for the whole test split are in the README
-    (python -m app.evaluate_tones); here a 30-clip sample must stay well above chance (25 %)."""
+    (python -m app.evaluation.tones); here a 30-clip sample must stay well above chance (25 %)."""
     from pathlib import Path
 
-    from app.evaluate_tones import collect, report
+    from app.evaluation.tones import collect, report
 
     expected, heard, used = collect(Path(zh_synth), read_split("test")[:30], model)
     result = report(expected, heard)

@@ -27,11 +27,11 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import UserError
+from app.base.errors import UserError
 from app.jobs import link_cache, run_job
-from app.media import (REFUSED, _check_protocols, _is_public, _public_only, check_url, download_audio,
+from app.speech.media import (REFUSED, _check_protocols, _is_public, _public_only, check_url, download_audio,
                        link_info)
-from app.transcribe import TranscribeOptions
+from app.speech.transcribe import TranscribeOptions
 from tests.served_media import build_video, closed_port_url, reference_rows
 
 OPTIONS = TranscribeOptions(english="none")

@@ -1,4 +1,4 @@
-"""The study player's data (app/study.py) and the decks (app/anki.py), without a browser."""
+"""The study player's data (app/study/player.py) and the decks (app/study/anki.py), without a browser."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import zipfile
 
 import numpy as np
 
-from app.subtitles import Cue, Word
-from app.pinyin import pinyin_line
+from app.language.subtitles import Cue, Word
+from app.language.pinyin import pinyin_line
 
 
 def cue(text_words: list[str], start: float, step: float = 0.3, english: str = "") -> Cue:
@@ -27,7 +27,7 @@ CUES = [cue(["我", "还", "钱", "。"], 0.0, english="I pay back the money."),
 
 
 def test_cards_read_each_word_as_the_line_does():
-    from app.study import study_data
+    from app.study.player import study_data
 
     data = study_data(CUES)
     cards = data["cards"]
@@ -46,7 +46,7 @@ def test_cards_read_each_word_as_the_line_does():
 
 
 def test_transcript_blocks_carry_their_times_and_words():
-    from app.study import transcript_html
+    from app.study.player import transcript_html
 
     html = transcript_html(CUES)
     assert html.count('class="cue"') == 3
@@ -56,8 +56,8 @@ def test_transcript_blocks_carry_their_times_and_words():
 
 
 def test_vocabulary_keeps_words_at_or_above_the_level_and_leaves_names_out():
-    from app.anki import vocabulary
-    from app.study import hsk_level
+    from app.study.anki import vocabulary
+    from app.study.player import hsk_level
 
     words = vocabulary(CUES, 2)
     assert [w for w, _ in words] == [w for w, _ in words if (hsk_level(w) or 10) >= 2]
@@ -67,7 +67,7 @@ def test_vocabulary_keeps_words_at_or_above_the_level_and_leaves_names_out():
 
 
 def test_word_deck_has_a_note_per_word_with_its_sentence_and_clip(tmp_path):
-    from app.anki import export_deck
+    from app.study.anki import export_deck
 
     audio = (np.sin(np.arange(16000 * 10) / 8) * 8000).astype(np.int16)  # 10 s, audible
     files = export_deck(CUES, audio, tmp_path, "deck", "Lesson 1", [("还", 0), ("一起", None), ("熊猫", None)])

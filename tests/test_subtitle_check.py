@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from app.subtitles import RULES, CueRules, check_file
+from app.language.subtitles import RULES, CueRules, check_file
 from tests.conftest import ROOT
 
 
@@ -100,7 +100,7 @@ def test_cli_lines_exit_status_and_errors(tmp_path):
 def test_our_subtitles_of_a_long_file_break_no_rule(model, zh_synth, tmp_path):
     """60 zh-synth test clips joined (about 2.5 minutes), through the app's own job and export."""
     from app.jobs import export, run_job
-    from app.transcribe import TranscribeOptions
+    from app.speech.transcribe import TranscribeOptions
     from tests.conftest import read_split
     from tests.served_media import join_clips
 

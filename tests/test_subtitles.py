@@ -1,9 +1,9 @@
 import pysubs2
 import pytest
 
-from app.pinyin import pinyin_of_words
-from app.subtitles import FORMATS, CueRules, Word, build_cues, check_events, write_subtitles
-from app.text import split_words
+from app.language.pinyin import pinyin_of_words
+from app.language.subtitles import FORMATS, CueRules, Word, build_cues, check_events, write_subtitles
+from app.language.text import split_words
 
 
 def timed(text: str, start: float, per_char: float = 0.25) -> list[Word]:
@@ -169,7 +169,7 @@ def _line_width(line: str, size: float) -> float:
     """Where a line ends: each character's advance plus the letter spacing (\\fsp) in force after it."""
     import re
 
-    from app.subtitles import text_width
+    from app.language.subtitles import text_width
 
     width, spacing = 0.0, 0.0
     for tags, text in _tags_and_text(line):
@@ -181,8 +181,8 @@ def _line_width(line: str, size: float) -> float:
 
 
 def test_ass_has_pinyin_over_each_hanzi_tone_colours_and_karaoke(tmp_path):
-    from app.pinyin import TONE_COLOURS, tone_numbers
-    from app.subtitles import ASS_SIZES, ass_colour
+    from app.language.pinyin import TONE_COLOURS, tone_numbers
+    from app.language.subtitles import ASS_SIZES, ass_colour
 
     text = "我们明天早上八点在学校门口见面，然后一起去动物园。"
     cues = build_cues([timed(text, 1.0, per_char=0.2)])
@@ -218,7 +218,7 @@ def _centres(line: str, size: float) -> list[float]:
     line draws it: advances plus the letter spacing in force."""
     import re
 
-    from app.subtitles import text_width
+    from app.language.subtitles import text_width
 
     x, spacing, centres, run = 0.0, 0.0, [], None
     for tags, text in _tags_and_text(line):
@@ -241,7 +241,7 @@ def _centres(line: str, size: float) -> list[float]:
 
 
 def test_ass_centres_each_syllable_over_its_hanzi():
-    from app.subtitles import ASS_SIZES, to_karaoke_ass
+    from app.language.subtitles import ASS_SIZES, to_karaoke_ass
 
     cues = build_cues([timed("我们明天早上八点在学校门口见面，女儿说谢谢大家。", 0.0, per_char=0.2)])
     for cue in cues:
@@ -264,7 +264,7 @@ def test_burned_in_video_keeps_the_duration_and_shows_the_subtitles_only_in_cues
     import av
     import numpy as np
 
-    from app.video import burn_in
+    from app.study.video import burn_in
 
     source = tmp_path / "grey.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=0x336699:s=426x240:r=25:d=6",

@@ -1,4 +1,4 @@
-from app.text import (cer, char_errors, clean_transcript, clean_transcript_aligned, normalize_for_cer,
+from app.language.text import (cer, char_errors, clean_transcript, clean_transcript_aligned, normalize_for_cer,
                       normalize_label, split_words, to_simplified, traditional_only_chars, unify_width)
 
 
@@ -37,7 +37,7 @@ def test_split_words_uses_jieba():
 
 
 def test_spread_span_shares_a_word_span_evenly_among_its_characters():
-    from app.text import spread_span
+    from app.language.text import spread_span
 
     assert spread_span("這個", 0.0, 0.36) == [("這", 0.0, 0.18), ("個", 0.18, 0.36)]
     assert spread_span(["我"], 1.0, 1.5) == [("我", 1.0, 1.5)]

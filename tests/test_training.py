@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from app.text import normalize_for_cer
+from app.language.text import normalize_for_cer
 from tests.conftest import ROOT, clip_path, read_split, write_split
 
 TRAIN_CLIPS, DEV_CLIPS = 16, 4
@@ -87,7 +87,7 @@ def features(work, zh_synth) -> Path:
 
 @pytest.fixture(scope="module")
 def processor():
-    from app.model import embedded_model_dir
+    from app.speech.model import embedded_model_dir
     from training.convert import build_processor
 
     return build_processor(embedded_model_dir(), 80, 51865)
@@ -98,7 +98,7 @@ def tiny_whisper(processor, seed: int = 0):
     import torch
     from transformers import WhisperConfig, WhisperForConditionalGeneration
 
-    from app.model import embedded_model_dir
+    from app.speech.model import embedded_model_dir
     from training.convert import build_generation_config
 
     torch.manual_seed(seed)
@@ -453,7 +453,7 @@ def test_sigkill_during_checkpoint_and_training_then_rerun_resumes(work, feature
 def test_exported_tiny_model_loads_in_faster_whisper(work, reference_run, zh_synth):
     from faster_whisper import WhisperModel, decode_audio
 
-    from app.audio import SAMPLE_RATE
+    from app.speech.audio import SAMPLE_RATE
 
     out = work / "export-tiny"
     _python("-m", "training.export", str(reference_run / "checkpoint-8"), "--out", str(out), env=_env(work))
@@ -499,7 +499,7 @@ def test_lora_frozen_encoder_run_merges_at_export(work, features, tiny_base):
 def test_exported_embedded_base_transcribes_through_app_cli(work, zh_synth):
     """The embedded base, converted to transformers and exported again (int8), still transcribes
     a zh-synth clip correctly through `python -m app transcribe`."""
-    from app.text import cer
+    from app.language.text import cer
     from tests.conftest import read_split
 
     env = _env(work)
@@ -646,7 +646,7 @@ def test_cached_layer_input_run_trains_the_top_encoder_layer_with_the_same_loss(
 
 
 def test_error_kinds_split_character_errors_the_way_a_learner_would():
-    from app.text import char_errors
+    from app.language.text import char_errors
     from training.evaluate import error_kinds
 
     cases = {

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pysubs2
 import pytest
 
-from app.audio import SAMPLE_RATE, load_audio
-from app.subtitles import write_subtitles
-from app.text import cer, traditional_only_chars
-from app.transcribe import TranscribeOptions, transcribe
+from app.speech.audio import SAMPLE_RATE, load_audio
+from app.language.subtitles import write_subtitles
+from app.language.text import cer, traditional_only_chars
+from app.speech.transcribe import TranscribeOptions, transcribe
 from tests.conftest import clip_path, free_port, joined_audio, read_split
 
 N_CLIPS = 60  # ~1.8 minutes of speech; the full 500-clip figure is in the README (training.evaluate)
@@ -54,9 +54,9 @@ def test_whisper_translate_gives_english(model, zh_synth):
 def test_google_unreachable_fails_over_to_whisper(model, zh_synth, monkeypatch):
     """Google unreachable (its probe sent to a closed loopback port, so this holds online too): one
     warning line, Whisper's English on every cue, hanzi and pinyin still there."""
-    import app.translate
+    import app.language.translate
 
-    monkeypatch.setattr(app.translate, "GOOGLE_HOST", ("127.0.0.1", free_port()))
+    monkeypatch.setattr(app.language.translate, "GOOGLE_HOST", ("127.0.0.1", free_port()))
     row = read_split("test")[0]
     transcript = transcribe(load_audio(clip_path(row)), model, TranscribeOptions(english="google"))
     assert transcript.english_source == "whisper"

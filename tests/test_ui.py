@@ -7,7 +7,7 @@ from __future__ import annotations
 import pysubs2
 import pytest
 
-from app.text import cer, has_cjk, traditional_only_chars
+from app.language.text import cer, has_cjk, traditional_only_chars
 from tests.conftest import clip_path, read_split
 from tests.served_media import closed_port_url, local_site
 
@@ -111,7 +111,7 @@ def check_result(result, reference: str):
 
 
 def normalize(text: str) -> str:
-    from app.text import normalize_for_cer
+    from app.language.text import normalize_for_cer
 
     return normalize_for_cer(text)
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from app.media import VIDEO_FORMAT
+from app.speech.media import VIDEO_FORMAT
 from tests.served_media import ffmpeg
 
 
@@ -53,7 +53,7 @@ def clips(tmp_path_factory):
 
 
 def test_video_and_audio_are_told_apart(clips):
-    from app.study import has_video
+    from app.study.player import has_video
 
     assert has_video(clips / "clip.mkv")
     assert not has_video(clips / "plain.mp3") and not has_video(clips / "cover.mp3")  # cover art is no video
@@ -62,7 +62,7 @@ def test_video_and_audio_are_told_apart(clips):
 def test_a_container_browsers_do_not_play_is_remuxed_to_mp4_unchanged(clips, tmp_path):
     import av
 
-    from app.video import playable_copy
+    from app.study.video import playable_copy
 
     copy = playable_copy(clips / "clip.mkv", tmp_path)
     assert copy == tmp_path / "video.mp4"

@@ -241,6 +241,10 @@ def parse(argv: list[str] | None = None) -> tuple[ModelArguments, DataArguments,
     return model_args, data_args, train_args, config
 
 
+# A run folder's record of its options (resolved_options), usable as --config to rerun it; export copies it.
+RUN_CONFIG = "run_config.json"
+
+
 def resolved_options(model_args, data_args, train_args) -> dict:
     """Every option of the run as plain JSON values, usable as --config to reproduce it."""
     options = {}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from app.files import fsync, write_atomic
+from app.base.files import fsync, write_atomic
 
 COMPLETE_MARKER = "checkpoint-complete.json"
 _CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")

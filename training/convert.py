@@ -181,7 +181,7 @@ def build_processor(ct2_dir: str | Path, num_mel_bins: int, vocab_size: int):
     added), with <|endoftext|> as the pad token too, as on the Hub's Whisper tokenizers."""
     from transformers import WhisperFeatureExtractor, WhisperProcessor
 
-    from app.audio import SAMPLE_RATE
+    from app.speech.audio import SAMPLE_RATE
     from featurize.labels import load_tokenizer
 
     tokenizer = load_tokenizer(str(ct2_dir))
@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="output folder (save_pretrained layout)")
     args = parser.parse_args(argv)
     if args.ct2_dir is None:
-        from app.model import embedded_model_dir
+        from app.speech.model import embedded_model_dir
 
         args.ct2_dir = embedded_model_dir()
     model, processor = ct2_to_transformers(args.ct2_dir)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from app.files import write_atomic
+from app.base.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def build(model, features_dir: str | Path, split: str, cache_dir: str | Path, ba
           layer: int | None = None) -> EncoderOutputs:
     """The split's encoder outputs (or the input of encoder layer `layer`), computed now for the
     rows that are not cached yet."""
-    from app.progress import progress
+    from app.base.progress import progress
     from training.data import load_split
 
     encoder = model.get_encoder()

@@ -8,11 +8,11 @@ The project's one evaluation command.
 --data   a Common Voice layout folder (clips/ + SPLIT.tsv) or a featurize folder (manifest.json,
          shards stored with --store audio).
 
-CTranslate2 models are decoded exactly like the app decodes (app.transcribe.transcribe: faster-whisper,
+CTranslate2 models are decoded exactly like the app decodes (app.speech.transcribe.transcribe: faster-whisper,
 beam 5, VAD, hallucination guards, Simplified output), so the number is the one a user of the app
 would see. transformers models are decoded with `generate` (beam --beam-size, language zh, one
 30-s window per clip, no VAD); export them to CTranslate2 for the app's number. CER is
-app.text.cer after app.text.normalize_for_cer (Simplified, punctuation removed, width unified);
+app.language.text.cer after app.language.text.normalize_for_cer (Simplified, punctuation removed, width unified);
 WER is over jieba words of the same normalised text (training.metrics). RTF = decoding seconds /
 audio seconds (audio loading excluded) on this machine. Character errors are also split by kind
 (homophone, tone, other syllable, insertion, deletion): see `error_kinds`. `--plain` also decodes
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app.errors import UserError, first_line
+from app.base.errors import UserError, first_line
 
-from app.audio import SAMPLE_RATE
+from app.speech.audio import SAMPLE_RATE
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Utterance:
 
 
 def read_utterances(data: Path, split: str, limit: int = 0) -> list[Utterance]:
-    """A CV-layout split (clips decoded by app.audio) or a featurize split (stored audio decoded)."""
+    """A CV-layout split (clips decoded by app.speech.audio) or a featurize split (stored audio decoded)."""
     if (data / "manifest.json").is_file():
         import datasets
 
@@ -61,8 +61,8 @@ def read_utterances(data: Path, split: str, limit: int = 0) -> list[Utterance]:
                             "featurize with --store audio for it")
         rows = rows.select(range(min(limit, len(rows)))) if limit else rows
         return [Utterance(row["id"], row["text"], audio_codec.decode(row["audio"]["bytes"])) for row in rows]
-    from app.audio import load_audio
-    from app.corpus import read_split
+    from app.speech.audio import load_audio
+    from app.base.corpus import read_split
 
     rows = read_split(data, split)
     rows = rows[:limit] if limit else rows
@@ -73,7 +73,7 @@ ERROR_KINDS = ("homophone", "tone", "other_syllable", "insertion", "deletion")
 
 
 def _reading(char: str) -> tuple[str, int] | None:
-    from app.pinyin import syllables
+    from app.language.pinyin import syllables
 
     found = syllables(char)
     return (found[0].initial + found[0].final, found[0].tone) if found else None
@@ -83,10 +83,10 @@ def error_kinds(reference: str, hypothesis: str) -> dict[str, int]:
     """Character errors by kind, for a learner's view of what goes wrong: a substituted character
     with the same syllable and tone (homophone: only context can tell), the same syllable in another
     tone, or another syllable; insertions; deletions. Readings are each character's citation reading
-    (app.pinyin). The kinds add up to app.text.char_errors."""
+    (app.language.pinyin). The kinds add up to app.language.text.char_errors."""
     import jiwer
 
-    from app.text import normalize_for_cer
+    from app.language.text import normalize_for_cer
 
     counts = dict.fromkeys(ERROR_KINDS, 0)
     ref, hyp = normalize_for_cer(reference), normalize_for_cer(hypothesis)
@@ -109,7 +109,7 @@ def error_kinds(reference: str, hypothesis: str) -> dict[str, int]:
 
 
 def is_ctranslate2(model: str) -> bool:
-    from app.model import is_ct2_folder, is_embedded
+    from app.speech.model import is_ct2_folder, is_embedded
 
     return is_embedded(model) or is_ct2_folder(Path(model).expanduser())
 
@@ -122,8 +122,8 @@ class CTranslate2Decoder:
     before it and a rerun of the same command gives the same figures."""
 
     def __init__(self, model: str, beam_size: int, compute_type: str | None, seed: int):
-        from app.model import load_model
-        from app.transcribe import TranscribeOptions
+        from app.speech.model import load_model
+        from app.speech.transcribe import TranscribeOptions
 
         self.model = load_model(model, None, compute_type)
         self.options = TranscribeOptions(language="zh", english="none", beam_size=beam_size)
@@ -132,7 +132,7 @@ class CTranslate2Decoder:
     def __call__(self, audio: list[np.ndarray]) -> list[str]:
         import ctranslate2
 
-        from app.transcribe import transcribe
+        from app.speech.transcribe import transcribe
 
         texts = []
         for clip in audio:
@@ -177,7 +177,7 @@ class TransformersDecoder:
         self.beam_size = beam_size
 
     def __call__(self, audio: list[np.ndarray]) -> list[str]:
-        from app.text import to_simplified
+        from app.language.text import to_simplified
 
         features = self.processor.feature_extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt")
         with self.torch.inference_mode():
@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def decode_all(decoder, utterances: list[Utterance], step: int, desc: str) -> tuple[list[str], float]:
     """(hypotheses, decoding seconds) of every utterance, `step` clips per decoder call."""
-    from app.progress import progress
+    from app.base.progress import progress
 
     hypotheses: list[str] = []
     seconds = 0.0
@@ -225,7 +225,7 @@ def decode_all(decoder, utterances: list[Utterance], step: int, desc: str) -> tu
 
 def summarise(args, decoder_name: str, utterances: list[Utterance], hypotheses: list[str], seconds: float,
               kinds: list[dict[str, int]]) -> dict:
-    from app.text import traditional_only_chars
+    from app.language.text import traditional_only_chars
     from training.metrics import score
 
     audio_seconds = sum(u.audio.size for u in utterances) / SAMPLE_RATE
@@ -247,8 +247,8 @@ def report(summary: dict) -> None:
 
 def write_csv(path: Path, utterances: list[Utterance], hypotheses: list[str], kinds: list[dict],
               plain: list[str] | None) -> None:
-    from app.corpus import write_rows
-    from app.text import char_errors, normalize_for_cer
+    from app.base.corpus import write_rows
+    from app.language.text import char_errors, normalize_for_cer
 
     rows = []
     for i, (u, h, k) in enumerate(zip(utterances, hypotheses, kinds, strict=True)):

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from training.train import RUN_CONFIG
+from training.arguments import RUN_CONFIG
 
 QUANTIZATIONS = ("int8", "int8_float16", "int8_float32", "int8_bfloat16", "float16", "bfloat16", "float32")
 TRANSFORMERS_SUBDIR = "transformers"
@@ -135,7 +135,7 @@ def model_card(checkpoint: Path, options: dict, quantization: str) -> str:
     else:
         lines.append("not recorded")
     lines += ["", "## Metrics", "",
-              "CER and WER after `app.text` normalisation (Simplified, no punctuation); WER over jieba words.", ""]
+              "CER and WER after `app.language.text` normalisation (Simplified, no punctuation); WER over jieba words.", ""]
     metrics = _metrics_table(checkpoint)
     lines += (["| metric | value |", "|---|---|"] + metrics) if metrics else ["none recorded"]
     lines += ["", "## Use", "", "```", "python -m app transcribe CLIP.mp3 --model THIS_FOLDER", "```", ""]

@@ -1,15 +1,15 @@
-"""CER (the main metric) and WER on jieba words, both after app.text's normalisation.
+"""CER (the main metric) and WER on jieba words, both after app.language.text's normalisation.
 
-CER is `app.text.cer`, the number every other part of the project reports. WER has no single
+CER is `app.language.text.cer`, the number every other part of the project reports. WER has no single
 meaning for Chinese: here both sides are normalised the same way (`normalize_for_cer`) and then
-segmented by `app.text.split_words` (jieba), so a wrong character usually costs a whole word.
+segmented by `app.language.text.split_words` (jieba), so a wrong character usually costs a whole word.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from app.text import cer, normalize_for_cer, split_words
+from app.language.text import cer, normalize_for_cer, split_words
 
 
 def wer_jieba(references: list[str], hypotheses: list[str]) -> float:

@@ -16,7 +16,7 @@ from pathlib import Path
 from transformers import WhisperForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
-from app.model import embedded_model_dir, is_ct2_folder, is_embedded
+from app.speech.model import embedded_model_dir, is_ct2_folder, is_embedded
 
 LORA_MODULES = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
 

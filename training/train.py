@@ -21,9 +21,9 @@ import sys
 import time
 from pathlib import Path
 
-log = logging.getLogger("training")
+from training.arguments import RUN_CONFIG
 
-RUN_CONFIG = "run_config.json"
+log = logging.getLogger("training")
 
 
 def _peak_memory() -> dict[str, float]:
@@ -181,7 +181,7 @@ def train_and_evaluate(trainer, train_args, resume: Path | None, eval_full, fina
 def main(argv: list[str] | None = None) -> int:
     from transformers import set_seed
 
-    from app.model import describe_model
+    from app.speech.model import describe_model
     from featurize.manifest import MANIFEST_NAME
     from training.arguments import parse, resolved_options
 

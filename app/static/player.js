@@ -1,4 +1,4 @@
-// The study player (app/study.py builds its HTML and data). Gradio re-renders its HTML components
+// The study player (app/study/player.py builds its HTML and data). Gradio re-renders its HTML components
 // whenever their value changes, so everything here is delegated from `document` and keeps its state
 // in `Z`, never in the elements themselves.
 (() => {

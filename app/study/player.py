@@ -8,57 +8,18 @@ from __future__ import annotations
 import html
 import json
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
-from app.pinyin import TONE_COLOURS, WordPinyin, read_words
-from app.translate import hsk_level, senses_for_reading
-from app.subtitles import Cue
+from app.language.pinyin import TONE_COLOURS, WordPinyin
+from app.language.gloss import hsk_level, senses_for_reading
+from app.language.subtitles import Cue, Token, cue_tokens
 
 MAX_SENSES = 4  # a card is a glance, not the dictionary page
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".webm", ".mov", ".ogv"}  # containers Chromium and Firefox play
 
 
-@dataclass(frozen=True)
-class Token:
-    """One word of a cue as the pinyin line reads it, with the time it is spoken."""
-
-    word: WordPinyin
-    start: float
-    end: float
-
-    @property
-    def is_word(self) -> bool:
-        return bool(self.word.syllables)
-
-
-def cue_tokens(cue: Cue) -> list[Token]:
-    """The cue's words read in context (one reading: app.pinyin.read_words over the cue's own jieba
-    words), each timed by the recogniser's words its characters fall in."""
-    words = read_words([w.text for w in cue.words])
-    spans = []  # (first char, last char + 1, start, end) of each recognised word
-    at = 0
-    for w in cue.words:
-        spans.append((at, at + len(w.text), w.start, w.end))
-        at += len(w.text)
-
-    def time_at(index: int) -> tuple[float, float]:
-        for a, b, start, end in spans:
-            if a <= index < b:
-                return start, end
-        return cue.end, cue.end
-
-    out, at = [], 0
-    for word in words:
-        start = time_at(at)[0]
-        end = time_at(at + max(len(word.hanzi), 1) - 1)[1]
-        out.append(Token(word, max(start, cue.start), min(max(end, start), cue.end)))
-        at += len(word.hanzi)
-    return out
-
-
 def senses(word: WordPinyin) -> list[str]:
-    """Short CC-CEDICT senses of the word in the reading the subtitles give it (app.translate)."""
+    """Short CC-CEDICT senses of the word in the reading the subtitles give it (app.language.translate)."""
     return senses_for_reading(word.hanzi, word.syllables, word.citation or word.tones, MAX_SENSES)
 
 

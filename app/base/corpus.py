@@ -11,7 +11,7 @@ import csv
 import sys
 from pathlib import Path
 
-from app.errors import UserError
+from app.base.errors import UserError
 
 
 def read_table(path: str | Path) -> tuple[list[str], list[dict]]:

@@ -1,8 +1,8 @@
 """chrF of each English source against the English translations that the HSK sentence bank
 (PyPI hsk-sentences-audio) gives for the same sentences: zh-synth clip ids are its sentence ids.
 
-    python -m app.evaluate_english ../shared/data/zh-synth --split test --limit 100 --sources whisper,cedict
-    python -m app.evaluate_english ../shared/data/zh-synth --split test --limit 100 --sources auto,cedict --joined
+    python -m app.evaluation.english ../shared/data/zh-synth --split test --limit 100 --sources whisper,cedict
+    python -m app.evaluation.english ../shared/data/zh-synth --split test --limit 100 --sources auto,cedict --joined
 
 Each clip is transcribed once (the app's pipeline, no English), then every source fills the English
 of a copy of its cues, as the app would. The hypothesis of a clip is its cues' English joined, the
@@ -26,14 +26,16 @@ import sys
 import time
 from pathlib import Path
 
-from app.audio import load_audio
-from app.errors import UserError
-from app.corpus import read_split, write_rows
-from app.model import load_model
-from app.progress import progress
-from app.text import has_cjk
-from app.transcribe import TranscribeOptions, transcribe
-from app.translate import ENGLISH_SOURCES, GLOSS_MARK, LLMConfig, english_for, sentences_of
+from app.speech.audio import load_audio
+from app.base.errors import UserError
+from app.base.corpus import read_split, write_rows
+from app.speech.model import load_model
+from app.base.progress import progress
+from app.language.text import has_cjk
+from app.speech.transcribe import TranscribeOptions, transcribe
+from app.language.translate import ENGLISH_SOURCES, LLMConfig, sentences_of
+from app.language.gloss import GLOSS_MARK
+from app.speech.english import english_for
 
 
 def reference_english() -> dict[str, str]:
@@ -87,7 +89,7 @@ def chrf(hypotheses: list[str], references: list[str]) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.evaluate_english", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m app.evaluation.english", description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path, help="Common Voice layout folder, e.g. ../shared/data/zh-synth")
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int, default=100, help="first N clips with a reference (0 = all)")
@@ -160,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 def joined_file(args, rows: list[dict], references: dict[str, str], sources: list[str], model) -> int:
     import numpy as np
 
-    from app.audio import SAMPLE_RATE
+    from app.speech.audio import SAMPLE_RATE
 
     gap = np.zeros(int(0.6 * SAMPLE_RATE), dtype=np.float32)
     clips = [load_audio(args.data / "clips" / r["path"]) for r in rows]

@@ -27,8 +27,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from app import cedict
-from app.text import has_cjk, split_words
+from app.language import cedict
+from app.language.text import has_cjk, split_words
 
 # A colour per tone, the convention most learner dictionaries use (Pleco-like); neutral is grey.
 TONE_COLOURS = {1: "#e53935", 2: "#f29900", 3: "#43a047", 4: "#1e88e5", 5: "#8a8a8a"}

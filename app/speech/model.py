@@ -26,7 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import UserError, first_line
+from app.base.errors import UserError, first_line
 
 EMBEDDED_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 EMBEDDED_NAME = "whisper-base-ct2"

@@ -3,10 +3,10 @@ initial, final and tone, from what the recogniser heard and from the pitch of th
 
 1. The attempt is transcribed with no bias toward the target (no prompt, no hotwords), so mistakes
    show up as different characters.
-2. Target and recognised text become pinyin syllables (app.pinyin.syllables) and are aligned by
+2. Target and recognised text become pinyin syllables (app.language.pinyin.syllables) and are aligned by
    edit distance at syllable level: homophones (他/她) count as right, a near miss costs less than
    a wholly different syllable, so the alignment pairs the syllables a learner meant to say.
-3. Each recognised syllable's time span gives a pitch contour, classified into a tone (app.tones)
+3. Each recognised syllable's time span gives a pitch contour, classified into a tone (app.practice.tones)
    and compared with the target's tone after sandhi.
 """
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.pinyin import Syllable, syllables
-from app.text import has_cjk, spread_span
+from app.language.pinyin import Syllable, syllables
+from app.language.text import has_cjk, spread_span
 
 RIGHT, TONE, INITIAL, FINAL, WRONG, MISSING, EXTRA = "right", "tone", "initial", "final", "wrong", "missing", "extra"
 STATUS_TEXT = {RIGHT: "right", TONE: "wrong tone", INITIAL: "wrong initial", FINAL: "wrong final",
@@ -98,7 +98,7 @@ class Assessment:
     said_text: str
     results: list[SyllableResult]
     score: int
-    pitch: object | None = None  # app.tones.PitchTrack
+    pitch: object | None = None  # app.practice.tones.PitchTrack
 
     @property
     def pitch_tone_accuracy(self) -> float | None:
@@ -139,8 +139,8 @@ def hanzi_times(transcript) -> list[tuple[float, float]]:
 
 def assess(audio: np.ndarray, target_text: str, model) -> Assessment:
     """Transcribe the attempt (unbiased), align with the target and check tones in the pitch."""
-    from app.tones import classify, pitch_track, refine_spans
-    from app.transcribe import TranscribeOptions, transcribe
+    from app.practice.tones import classify, pitch_track, refine_spans
+    from app.speech.transcribe import TranscribeOptions, transcribe
 
     transcript = transcribe(audio, model, TranscribeOptions(language="zh", english="none"))
     said_text = transcript.text
@@ -180,7 +180,7 @@ def pitch_frame(assessment: Assessment):
     """Long-form table for gr.LinePlot: the learner's pitch per syllable and the expected shapes."""
     import pandas as pd
 
-    from app.tones import expected_contour
+    from app.practice.tones import expected_contour
 
     rows = []
     track = assessment.pitch

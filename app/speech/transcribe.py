@@ -10,7 +10,7 @@ the prompt itself. On the first 80 zh-synth dev clips (beam 5, VAD, word timesta
 24.5% with that prompt and 5.3% without; t2s alone already removes every Traditional character.
 `initial_prompt` stays available for users who want to bias vocabulary.
 
-Long media is decoded by `app.batched` (faster-whisper's BatchedInferencePipeline, lazily: VAD
+Long media is decoded by `app.speech.batched` (faster-whisper's BatchedInferencePipeline, lazily: VAD
 windows decoded 4 at a time): on the 10-minute benchmark file it is several times faster than the
 sequential path and makes fewer errors, since no window inherits the previous window's mistakes.
 The sequential path (one window after another, temperature fallback) remains where it measures as
@@ -27,15 +27,16 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from app.audio import SAMPLE_RATE, to_float32
-from app.batched import DEFAULT_BATCH_SIZE, Batch, decode_batched
-from app.errors import UserError
-from app.guards import (LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, collapse_repeats, drop_segment,
+from app.speech.audio import SAMPLE_RATE, to_float32
+from app.speech.batched import DEFAULT_BATCH_SIZE, Batch, decode_batched
+from app.base.errors import UserError
+from app.speech.guards import (LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, collapse_repeats, drop_segment,
                         drop_window, strip_known_hallucinations)
-from app.pinyin import pinyin_of_words
-from app.subtitles import Cue, CueRules, Word, build_cues
-from app.text import clean_transcript_aligned, has_cjk, split_words, spread_span
-from app.translate import LLMConfig, english_for, resolve_source
+from app.language.pinyin import pinyin_of_words
+from app.language.subtitles import Cue, CueRules, Word, build_cues
+from app.language.text import clean_transcript_aligned, has_cjk, split_words, spread_span
+from app.language.translate import LLMConfig
+from app.speech.english import english_for, resolve_source
 
 Progress = Callable[[float, str], None]
 
@@ -43,7 +44,7 @@ Progress = Callable[[float, str], None]
 @dataclass
 class TranscribeOptions:
     language: str | None = "zh"  # None = detect
-    english: str = "auto"  # see app.translate.ENGLISH_SOURCES
+    english: str = "auto"  # see app.language.translate.ENGLISH_SOURCES
     llm_url: str | None = None  # the llm source's OpenAI-compatible endpoint (key: $ZIMU_LLM_API_KEY)
     llm_model: str | None = None
     gloss_level: int = 0  # CC-CEDICT glosses only for words of this HSK 3.0 level or above (0: every word)
@@ -65,7 +66,7 @@ class Transcript:
     model_seconds: float = 0.0  # of which waiting for faster-whisper (VAD, encoder, decoder, alignment)
     complete: bool = True  # False while decoding goes on (cues so far, no English yet)
     decoder: str = ""  # "batched" or "sequential"
-    english_source: str = ""  # which source gave the English line (app.translate.SOURCE_NAMES); "" while partial
+    english_source: str = ""  # which source gave the English line (app.language.translate.SOURCE_NAMES); "" while partial
 
     @property
     def text(self) -> str:

@@ -6,7 +6,7 @@ Each tone is a 5-point template in Chao's five-level scale, placed on the speake
 comparing mostly shape (level weighted 0.2), since declination moves whole syllables up or down.
 
 The templates are connected-speech shapes, not the textbook citation ones (T2 35, T4 51): they are
-the mean contours measured on 83 zh-synth *dev* clips (app/evaluate_tones.py), where T2 dips before
+the mean contours measured on 83 zh-synth *dev* clips (app/evaluation/tones.py), where T2 dips before
 a weak rise and T4 falls about half the range. With textbook templates 4-tone accuracy on those
 clips was 39%, with these 46%. Figures on the test split are in the README.
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.audio import SAMPLE_RATE
+from app.speech.audio import SAMPLE_RATE
 
 POINTS = 5  # samples per syllable contour
 # Chao levels at 5 evenly spaced points through the syllable's voiced part.

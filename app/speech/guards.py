@@ -1,7 +1,7 @@
 """Hallucination guards: what Whisper says when nobody speaks, and the loops it falls into.
 
 Silero VAD and Whisper's own thresholds (no-speech probability, compression ratio, log-probability,
-set explicitly in app.transcribe) stop most of it; these catch what still gets through:
+set explicitly in app.speech.transcribe) stop most of it; these catch what still gets through:
 * segments that are one of the captions Whisper learnt from subtitled videos with silent tails
   ("字幕由Amara.org社群提供", "请不吝点赞 订阅 转发 打赏支持明镜与点点栏目", …);
 * segments that look like silence to the model (high no-speech probability and low confidence);
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from app.subtitles import Word
-from app.text import normalize_for_cer
+from app.language.subtitles import Word
+from app.language.text import normalize_for_cer
 
 # Normalised (Simplified, no punctuation/spaces, lower case) fragments that never occur in real
 # speech of a video: credits and calls to subscribe that Whisper copies from its training captions.

@@ -28,11 +28,15 @@ import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pysubs2
 
-from app.errors import UserError
-from app.text import has_cjk, is_punctuation
+from app.base.errors import UserError
+from app.language.text import has_cjk, is_punctuation
+
+if TYPE_CHECKING:
+    from app.language.pinyin import WordPinyin
 
 LINE_KINDS = ("hanzi", "pinyin", "english")
 FORMATS = ("srt", "vtt", "ass", "txt")
@@ -342,7 +346,7 @@ def _fix_timing(cues: list[Cue], rules: CueRules) -> list[Cue]:
 
 @functools.lru_cache(maxsize=8192)
 def _pinyin(words: tuple[str, ...]) -> str:
-    from app.pinyin import pinyin_of_words  # pinyin reads CC-CEDICT; only files that show it need it
+    from app.language.pinyin import pinyin_of_words  # pinyin reads CC-CEDICT; only files that show it need it
 
     return pinyin_of_words(list(words))
 
@@ -422,7 +426,7 @@ def ass_colour(hex_colour: str, dim: bool = False) -> str:
 
 
 def _colours(tone: int) -> str:
-    from app.pinyin import TONE_COLOURS
+    from app.language.pinyin import TONE_COLOURS
 
     return f"\\1c{ass_colour(TONE_COLOURS[tone])}\\2c{ass_colour(TONE_COLOURS[tone], dim=True)}"
 
@@ -442,8 +446,7 @@ class _Cell:
 
 def _cells(words: list[Word], start: float, end: float, clock: float) -> tuple[list[_Cell], float]:
     """The line's cells, in order, timed for karaoke: a word's time is shared by its characters."""
-    from app.pinyin import ascii_punctuation  # pinyin builds on this module too
-    from app.study import cue_tokens  # study builds on this module
+    from app.language.pinyin import ascii_punctuation  # pinyin builds on this module too
 
     cells: list[_Cell] = []
     for n, token in enumerate(cue_tokens(Cue(start, end, words))):
@@ -658,3 +661,46 @@ def check_file(path: str | Path, rules: CueRules | None = None) -> tuple[int, li
     """(number of cues, every rule the file breaks). Raises UserError for a file it cannot read."""
     events = load_events(path)
     return len(events), check_events(events, rules)
+
+
+# --- A cue's words as the pinyin line reads them (the study player, karaoke ASS, Anki) --------------
+
+
+@dataclass(frozen=True)
+class Token:
+    """One word of a cue as the pinyin line reads it, with the time it is spoken."""
+
+    word: WordPinyin
+    start: float
+    end: float
+
+    @property
+    def is_word(self) -> bool:
+        return bool(self.word.syllables)
+
+
+def cue_tokens(cue: Cue) -> list[Token]:
+    """The cue's words read in context (one reading: app.language.pinyin.read_words over the cue's own jieba
+    words), each timed by the recogniser's words its characters fall in."""
+    from app.language.pinyin import read_words  # pinyin reads CC-CEDICT; only files that show it need it
+
+    words = read_words([w.text for w in cue.words])
+    spans = []  # (first char, last char + 1, start, end) of each recognised word
+    at = 0
+    for w in cue.words:
+        spans.append((at, at + len(w.text), w.start, w.end))
+        at += len(w.text)
+
+    def time_at(index: int) -> tuple[float, float]:
+        for a, b, start, end in spans:
+            if a <= index < b:
+                return start, end
+        return cue.end, cue.end
+
+    out, at = [], 0
+    for word in words:
+        start = time_at(at)[0]
+        end = time_at(at + max(len(word.hanzi), 1) - 1)[1]
+        out.append(Token(word, max(start, cue.start), min(max(end, start), cue.end)))
+        at += len(word.hanzi)
+    return out

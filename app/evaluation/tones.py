@@ -1,10 +1,10 @@
-"""Accuracy of the pitch tone classifier (app.tones) on a Common-Voice-layout split.
+"""Accuracy of the pitch tone classifier (app.practice.tones) on a Common-Voice-layout split.
 
-    python -m app.evaluate_tones ../shared/data/zh-synth --split test [--limit N]
+    python -m app.evaluation.tones ../shared/data/zh-synth --split test [--limit N]
 
 For each clip the recogniser gives every hanzi a time span; only clips whose recognised text equals
 the reference (after normalisation) are used, so each span belongs to the right syllable. The
-reference tone is the sentence's dictionary reading after sandhi (app.pinyin.syllables). Prints
+reference tone is the sentence's dictionary reading after sandhi (app.language.pinyin.syllables). Prints
 4-tone accuracy (neutral-tone syllables excluded), 5-class accuracy and the confusion matrix.
 """
 
@@ -16,16 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from app.audio import load_audio
-from app.errors import UserError
-from app.corpus import read_split
-from app.model import load_model
-from app.pinyin import syllables
-from app.progress import progress
-from app.practice import hanzi_times
-from app.text import normalize_for_cer
-from app.tones import classify, pitch_track, refine_spans
-from app.transcribe import TranscribeOptions, transcribe
+from app.speech.audio import load_audio
+from app.base.errors import UserError
+from app.base.corpus import read_split
+from app.speech.model import load_model
+from app.language.pinyin import syllables
+from app.base.progress import progress
+from app.practice.assess import hanzi_times
+from app.language.text import normalize_for_cer
+from app.practice.tones import classify, pitch_track, refine_spans
+from app.speech.transcribe import TranscribeOptions, transcribe
 
 
 def collect(folder: Path, rows: list[dict], model) -> tuple[list[int], list[int | None], int]:
@@ -64,7 +64,7 @@ def report(expected: list[int], heard: list[int | None]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.evaluate_tones", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m app.evaluation.tones", description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path)
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int, default=0)

@@ -1,7 +1,7 @@
 """Side-by-side benchmark: plain faster-whisper (sequential and batched) vs the Zimu pipeline,
 same audio, same model, same threads.
 
-    python -m app.benchmark [--data ../shared/data/zh-synth] [--minutes 10] [--rounds 2]
+    python -m app.evaluation.benchmark [--data ../shared/data/zh-synth] [--minutes 10] [--rounds 2]
                             [--variants plain-sequential,plain-batched,ours,ours-english,cold-start]
 
 Builds a long Mandarin MP3 from zh-synth clips (test split first, then dev and train for longer
@@ -15,7 +15,7 @@ order reversed every other round so drift hurts all equally, and reports medians
   ours-1worker:     ours on one CTranslate2 worker using every core (not run unless named).
 `VARIANT@N` runs a variant with batch size N (e.g. ours@4,ours@16 to choose the batch size).
 The plain variants load the model with faster-whisper's defaults (one worker on every core); ours
-with app.model's (two single-threaded workers on 2 cores): the same threads in total. Model loading
+with app.speech.model's (two single-threaded workers on 2 cores): the same threads in total. Model loading
 is outside the timed part except for cold-start. Wall, CPU, RTF, peak RSS, CER.
 """
 
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GAP_SECONDS = 0.6
 VARIANTS = ("plain-sequential", "plain-batched", "ours", "ours-english", "cold-start")
 EXTRA_VARIANTS = ("ours-1worker",)  # ours with one CTranslate2 worker on every core (faster-whisper's layout)
@@ -43,8 +43,8 @@ SEED = 1234
 def build_long_file(data: Path, minutes: float, out: Path) -> tuple[float, str]:
     """Clips joined with short gaps until `minutes` is reached; returns seconds and the reference text.
     The audio is written in pieces (int16 through PyAV's encoder), never held whole as float32."""
-    from app.audio import SAMPLE_RATE, load_audio, write_audio
-    from app.corpus import clip_path, read_split
+    from app.speech.audio import SAMPLE_RATE, load_audio, write_audio
+    from app.base.corpus import clip_path, read_split
 
     rows = [row for split in ("test", "dev", "train") for row in read_split(data, split)]
     pieces, text, total = [], [], 0.0
@@ -74,7 +74,7 @@ def run_variant(variant: str, path: str, srt_out: str, started: float) -> dict:
         return _cold_start(str(Path(path).with_name("clip10.mp3")), started)
     import ctranslate2
 
-    from app.model import load_model, resolve_model
+    from app.speech.model import load_model, resolve_model
 
     if name.startswith("plain"):
         # The library as its users run it: one worker using every core (faster-whisper's defaults).
@@ -84,7 +84,7 @@ def run_variant(variant: str, path: str, srt_out: str, started: float) -> dict:
     else:
         if name == "ours-1worker":
             os.environ["ZIMU_WORKERS"] = "1"
-        model = load_model()  # ours: app.model's layout (two single-threaded workers on 2 cores)
+        model = load_model()  # ours: app.speech.model's layout (two single-threaded workers on 2 cores)
     ctranslate2.set_random_seed(SEED)  # the sequential path's temperature fallback samples
     cpu_before, started = _cpu_seconds(), time.perf_counter()
     extra = {}
@@ -98,10 +98,10 @@ def run_variant(variant: str, path: str, srt_out: str, started: float) -> dict:
                                                                      batch_size=batch_size or 8)
         text, duration = "".join(s.text for s in segments), info.duration
     elif name in ("ours", "ours-english", "ours-1worker"):
-        from app.audio import load_audio
-        from app.subtitles import write_subtitles
-        from app.text import has_cjk
-        from app.transcribe import TranscribeOptions, transcribe
+        from app.speech.audio import load_audio
+        from app.language.subtitles import write_subtitles
+        from app.language.text import has_cjk
+        from app.speech.transcribe import TranscribeOptions, transcribe
 
         audio = load_audio(path)
         decoded = time.perf_counter()
@@ -130,9 +130,9 @@ def run_variant(variant: str, path: str, srt_out: str, started: float) -> dict:
 
 def _cold_start(path: str, started: float) -> dict:
     """In a fresh process: imports, model load, decoding, until the first cue of a 10-s clip."""
-    from app.audio import load_audio
-    from app.model import load_model
-    from app.transcribe import TranscribeOptions, iter_transcribe
+    from app.speech.audio import load_audio
+    from app.speech.model import load_model
+    from app.speech.transcribe import TranscribeOptions, iter_transcribe
 
     first = next(iter_transcribe(load_audio(path), load_model(), TranscribeOptions(language="zh", english="none")))
     since_start = time.time() - started
@@ -141,7 +141,7 @@ def _cold_start(path: str, started: float) -> dict:
 
 
 def _child(variant: str, long_file: Path, srt: Path) -> dict:
-    command = [sys.executable, "-m", "app.benchmark", "--child", variant, str(long_file), str(srt),
+    command = [sys.executable, "-m", "app.evaluation.benchmark", "--child", variant, str(long_file), str(srt),
                "--started", repr(time.time())]
     out = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if out.returncode != 0:
@@ -150,7 +150,7 @@ def _child(variant: str, long_file: Path, srt: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.benchmark", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m app.evaluation.benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "zh-synth")
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=2)
@@ -168,13 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS + EXTRA_VARIANTS)}")
 
-    from app.text import cer, traditional_only_chars
+    from app.language.text import cer, traditional_only_chars
 
     with tempfile.TemporaryDirectory(prefix="zimu-bench-") as tmp:
         long_file = Path(tmp) / "long.mp3"
         seconds, reference = build_long_file(args.data, args.minutes, long_file)
         if any(v.startswith("cold-start") for v in variants):
-            from app.audio import SAMPLE_RATE, load_audio, write_audio
+            from app.speech.audio import SAMPLE_RATE, load_audio, write_audio
 
             write_audio(load_audio(long_file)[:10 * SAMPLE_RATE], Path(tmp) / "clip10.mp3", bitrate="48k")
         print(f"audio: {long_file.stat().st_size / 1e6:.1f} MB MP3, {seconds / 60:.1f} min built from zh-synth "

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
-from app.audio import check_duration
-from app.errors import UserError, first_line
+from app.speech.audio import check_duration
+from app.base.errors import UserError, first_line
 
 DownloadProgress = Callable[[float], None]
 DEFAULT_MAX_DOWNLOAD_MB = float(os.environ.get("ZIMU_MAX_DOWNLOAD_MB", 500))

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app.audio import SAMPLE_RATE, write_audio
-from app.pinyin import tone_html, word_pinyin
-from app.subtitles import Cue
+from app.speech.audio import SAMPLE_RATE, write_audio
+from app.language.pinyin import tone_html, word_pinyin
+from app.language.subtitles import Cue
 
 CLIP_BEFORE, CLIP_AFTER = 0.2, 0.3  # seconds around a cue: the first and last syllable are not clipped
 CSS = (".card { font-family: 'Noto Sans CJK SC', sans-serif; font-size: 22px; text-align: center; }\n"
@@ -84,7 +84,7 @@ def sentence_notes(cues: list[Cue], audio: np.ndarray, media: Path, title: str) 
 
 def first_cue(cues: list[Cue], word: str) -> int | None:
     """The first cue in which `word` is one of the words (not merely a substring of another word)."""
-    from app.study import cue_tokens
+    from app.language.subtitles import cue_tokens
 
     for i, cue in enumerate(cues):
         if word in cue.hanzi and any(t.word.hanzi == word for t in cue_tokens(cue)):
@@ -96,8 +96,9 @@ def word_notes(cues: list[Cue], words: list[tuple[str, int | None]], audio: np.n
                title: str) -> list[Note]:
     """One note per (word, cue index): the word's card and its sentence (the given cue, else the first
     cue it occurs in) with that sentence's clip. Words in no cue are skipped."""
-    from app.study import cue_tokens, senses
-    from app.translate import hsk_level
+    from app.language.subtitles import cue_tokens
+    from app.study.player import senses
+    from app.language.gloss import hsk_level
 
     media.mkdir(parents=True, exist_ok=True)
     notes, clips = [], {}
@@ -124,8 +125,8 @@ def vocabulary(cues: list[Cue], min_level: int) -> list[tuple[str, int]]:
     """Each distinct word at or above HSK `min_level` (a word on no HSK list counts as above every level,
     as the glosses count it; names and numbers are not words to learn and are left out) with its
     first cue, in order of appearance."""
-    from app.study import cue_tokens
-    from app.translate import hsk_level
+    from app.language.subtitles import cue_tokens
+    from app.language.gloss import hsk_level
 
     seen: dict[str, int] = {}
     for i, cue in enumerate(cues):
@@ -142,7 +143,7 @@ def vocabulary(cues: list[Cue], min_level: int) -> list[tuple[str, int]]:
 
 
 def _in_cedict(word: str) -> bool:
-    from app.cedict import is_word
+    from app.language.cedict import is_word
 
     return is_word(word)
 

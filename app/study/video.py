@@ -9,9 +9,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from app.errors import UserError
-from app.study import VIDEO_SUFFIXES
-from app.subtitles import ASS_RES, CueRules, Cue, to_karaoke_ass
+from app.base.errors import UserError
+from app.study.player import VIDEO_SUFFIXES
+from app.language.subtitles import ASS_RES, CueRules, Cue, to_karaoke_ass
 
 BURN_SECONDS_PER_MINUTE = 120  # ffmpeg time limit per minute of video (veryfast x264 on 2 cores is far quicker)
 FONTS_DIRS = ("/usr/share/fonts/opentype/noto", "/usr/share/fonts/noto-cjk")

@@ -39,7 +39,7 @@ from faster_whisper.transcribe import (
 )
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from app.audio import SAMPLE_RATE, to_float32
+from app.speech.audio import SAMPLE_RATE, to_float32
 
 CHUNK_SECONDS = 30  # Whisper's window
 # English tokens (with timestamps) allowed per token of the window's Chinese transcription.
@@ -235,7 +235,7 @@ def decode_batched(model: WhisperModel, audio: np.ndarray, *, language: str | No
     english_tokenizer = Tokenizer(model.hf_tokenizer, model.model.is_multilingual, task="translate",
                                   language=language)
     options = _options(tokenizer, beam_size, initial_prompt, word_timestamps)
-    # One pipeline per CTranslate2 worker (app.model loads CPU models with two single-threaded
+    # One pipeline per CTranslate2 worker (app.speech.model loads CPU models with two single-threaded
     # workers): each batch is split in contiguous parts decoded at the same time.
     pipelines = [LazyBatchedPipeline(model) for _ in range(max(1, model.model.num_workers))]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.errors import UserError
+from app.base.errors import UserError
 
 SAMPLE_RATE = 16000
 DEFAULT_MAX_DURATION = float(os.environ.get("ZIMU_MAX_DURATION", 3 * 3600))
