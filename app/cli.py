@@ -164,7 +164,7 @@ def _transcribe_command(args) -> int:
     from app.jobs import export, run_job, safe_stem
     from app.speech.media import is_url, shown
     from app.speech.model import load_model
-    from app.base.progress import progress as progress_bar
+    from app.base.progress import StageProgress
     from app.language.subtitles import CueRules
     from app.speech.transcribe import TranscribeOptions
 
@@ -184,23 +184,15 @@ def _transcribe_command(args) -> int:
     for source in args.inputs:
         # Cut as media.py cuts links in its messages (a 100,000-character link is not echoed whole).
         label = shown(one_line(Path(source).name if not is_url(source) else source))
-        with progress_bar(total=100, desc=label[:30], unit="%", leave=True,
-                          bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}") as bar:
-            stages: list[str] = []
-
-            def progress(fraction: float, stage: str) -> None:
-                bar.set_postfix_str(stage, refresh=False)
-                bar.update(round(fraction * 100) - bar.n)  # drawn at most every mininterval (30 s in a log)
-                if not stages or stages[-1] != stage:  # each new stage is drawn at once: one line in a log
-                    stages.append(stage)
-                    bar.refresh()
+        with StageProgress(label[:30]) as bar:
             try:
-                job = run_job(source, model, options, args.max_duration, progress, args.cookies,
+                job = run_job(source, model, options, args.max_duration, bar.update, args.cookies,
                               args.allow_local_urls, args.max_download_mb)
                 stem = unique_stem(safe_stem(job.title), used_stems)
                 files = export(job.transcript, args.output_dir, stem, [f for f in args.formats if f in FORMATS],
                                args.lines, options.cue_rules)
                 files |= _deck(job, args, stem)
+                bar.update(1.0, bar.stage)  # the last stage may end short of 100 % (no English asked for)
             except UserError as exc:
                 bar.close()
                 message = one_line(str(exc))
@@ -211,7 +203,8 @@ def _transcribe_command(args) -> int:
         for warning in job.transcript.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         rtf = job.transcript.seconds / max(job.transcript.duration, 1e-6)
-        print(f"{one_line(source)}: {len(job.transcript.cues)} cues, {job.transcript.duration:.1f} s audio, "
+        cues = len(job.transcript.cues)
+        print(f"{one_line(source)}: {cues} cue{'' if cues == 1 else 's'}, {job.transcript.duration:.1f} s audio, "
               f"RTF {rtf:.2f}, English: {SOURCE_NAMES.get(job.transcript.english_source, 'none')} → "
               + ", ".join(str(p) for p in files.values()))
     return 1 if failures else 0

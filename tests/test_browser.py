@@ -169,11 +169,17 @@ def test_first_cues_show_while_a_long_file_is_still_transcribing(page, small_bat
 @pytest.mark.slow
 def test_gloss_level_menu_glosses_only_words_at_or_above_it(page, app_url, zh_synth):
     """The CC-CEDICT source shows a level menu; at HSK 4 and above, the glosses leave out the easy
-    words that the same clip glosses at "every word"."""
-    from app.language.text import split_words
-    from app.language.gloss import cedict_gloss
+    words that the same clip glosses at "every word". Checked as properties of whatever the recogniser
+    writes (its exact words differ by CPU): the HSK 4 glosses are some of the every-word glosses, fewer."""
+    import re
 
-    row = next(r for r in read_split("test") if len(r["sentence"]) >= 10 and cedict_gloss(split_words(r["sentence"]), 4))
+    from app.language.gloss import hsk_level
+    from app.language.text import split_words
+
+    def hard_words(sentence: str) -> int:
+        return sum((hsk_level(w) or 10) >= 4 for w in split_words(sentence))
+
+    row = next(r for r in read_split("test") if len(r["sentence"]) >= 10 and hard_words(r["sentence"]) >= 2)
     english = {}
     for level, name in ((0, "every word"), (4, "HSK 4 and above")):
         page.goto(app_url)  # a fresh page: the status line of the first run must not count for the second
@@ -184,6 +190,7 @@ def test_gloss_level_menu_glosses_only_words_at_or_above_it(page, app_url, zh_sy
         page.get_by_label("Gloss the words of").click()
         page.get_by_role("option", name=name, exact=True).click()
         upload_and_wait(page, clip_path(row))
-        english[level] = " ".join(c["english"] for c in page.evaluate("window.zimuPlayer.data.cues"))
-    assert english[0] and english[4] and not has_cjk(english[0] + english[4])
-    assert len(english[4]) < len(english[0]), english
+        english[level] = " · ".join(c["english"] for c in page.evaluate("window.zimuPlayer.data.cues"))
+    glosses = {level: {g.strip() for g in re.split(r"[·\n]", text) if g.strip()} for level, text in english.items()}
+    assert glosses[0] and not has_cjk(english[0] + english[4]), english
+    assert glosses[4] <= glosses[0] and len(english[4]) < len(english[0]), english

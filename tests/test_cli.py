@@ -73,6 +73,60 @@ def test_bad_inputs_each_get_one_error_line_and_the_good_one_is_still_written(ba
     assert f"{clip}: " in result.stdout
 
 
+def on_a_terminal(*args: str, timeout: float = 300) -> tuple[int, list[str]]:
+    """Run the CLI with stdout and stderr on a pseudo-terminal; returns the exit status and the lines
+    a terminal shows (each line as its last carriage return leaves it, colour codes removed)."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a window's size
+    process = subprocess.Popen([sys.executable, "-m", "app", "transcribe", *args, "--english", "none"],
+                               cwd=ROOT, stdin=subprocess.DEVNULL, stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the pty is closed once the process exits
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    status = process.wait(timeout=timeout)
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(chunks).decode("utf-8", "replace"))
+    return status, [line.split("\r")[-1] for line in text.replace("\r\n", "\n").split("\n")]
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("kind", ["random", "link"])
+def test_bad_input_in_a_log_is_one_stage_line_then_the_error(kind, bad_files, tmp_path):
+    source = str(bad_files["random"]) if kind == "random" else closed_port_url()
+    result = run_cli(source, "-o", str(tmp_path), "--allow-local-urls")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("error: "), result.stderr
+    label = "random.mp3" if kind == "random" else source[:30]
+    assert lines[0] == f"{label}: " + ("decoding" if kind == "random" else "checking the link"), result.stderr
+
+
+@pytest.mark.model
+def test_bad_input_on_a_terminal_is_at_most_one_bar_then_the_error(bad_files, tmp_path):
+    status, lines = on_a_terminal(str(bad_files["random"]), "-o", str(tmp_path))
+    assert status == 1 and not any("Traceback" in line for line in lines)
+    shown = [line for line in lines if line.strip()]
+    errors = [n for n, line in enumerate(shown) if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0] <= 1, shown
+    assert shown[errors[0]].startswith("error: could not ") and "random.mp3" in shown[errors[0]], shown
+    if errors[0] == 1:  # the bar as a terminal shows it: the stage in words, no stray comma
+        assert shown[0].startswith("random.mp3: decoding") and "," not in shown[0], shown
+
+
 @pytest.mark.model
 def test_file_longer_than_max_duration(good_row, tmp_path):
     clip = clip_path(good_row)

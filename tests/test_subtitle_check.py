@@ -108,7 +108,14 @@ def test_our_subtitles_of_a_long_file_break_no_rule(model, zh_synth, tmp_path):
     job = run_job(str(media), model, TranscribeOptions(english="none"), max_duration=3600)
     hanzi = export(job.transcript, tmp_path / "hanzi", "long", ["srt"], ["hanzi"])["srt"]
     both = export(job.transcript, tmp_path / "both", "long", ["srt", "ass"], ["hanzi", "pinyin"])
+    # Properties of any transcript of this file, not of one machine's (CTranslate2's int8 kernels differ
+    # by CPU): most of the 60 sentences' hanzi are there, in many cues, and no cue breaks a rule.
+    from app.language.text import normalize_for_cer
+
+    heard = sum(len(normalize_for_cer(c.hanzi)) for c in job.transcript.cues)
+    said = sum(len(normalize_for_cer(r["sentence"])) for r in read_split("test")[:60])
+    assert heard >= 0.8 * said and len(job.transcript.cues) >= 15, (heard, said, len(job.transcript.cues))
     for path in (hanzi, both["srt"], both["ass"]):
         count, found = check_file(path)
-        assert count == len(job.transcript.cues) >= 30
+        assert count == len(job.transcript.cues)
         assert found == [], "\n".join(f"cue {v.cue} {v.rule}: {v.detail}" for v in found)
