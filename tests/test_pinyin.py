@@ -70,6 +70,14 @@ def test_polyphones_and_particles_by_context():
     assert pinyin_line("朋友们看着我呢。") == "péngyoumen kànzhe wǒ ne."
 
 
+def test_adverbial_de_after_a_doubled_adjective_and_the_noun_di():
+    assert pinyin_line("静静地休息。") == "jìngjìng de xiūxi."  # AA地: one word, both tones kept
+    assert pinyin_line("她高高兴兴地回家了。") == "tā gāogāoxìngxìng de huíjiā le."
+    assert pinyin_line("他慢慢地走。") == "tā mànmàn de zǒu."
+    assert pinyin_line("这块地很大。") == "zhè kuài dì hěn dà."  # the noun 'ground'
+    assert pinyin_line("我们走走吧。") == "wǒmen zǒuzou ba."  # a doubled verb stays light
+
+
 def test_cue_words_give_the_same_line_as_the_text():
     text = "这件衣服太贵了，便宜一点儿吧。"
     assert pinyin_of_words(split_words(text)) == pinyin_line(text)

@@ -38,6 +38,7 @@ NUMERALS = "零〇一二三四五六七八九十百千万亿两"
 _DIGITS = "零〇一二三四五六七八九十"
 # Before a measure word: 一只猫 yì zhī, 两只 liǎng zhī (but 只有 zhǐyǒu).
 _COUNTERS = "一二三四五六七八九十两几这那每哪半"
+_LAND_COUNTERS = "块片亩这那"  # 这块地 zhè kuài dì: the noun 'ground', not adverbial de (jieba tags 块 zg)
 # Grammatical particles, neutral wherever they stand alone or end a longer token.
 _PARTICLES = {"了": "le5", "的": "de5", "吗": "ma5", "呢": "ne5", "吧": "ba5", "着": "zhe5", "们": "men5",
               "啊": "a5", "呀": "ya5", "嘛": "ma5", "啦": "la5", "么": "me5"}
@@ -212,12 +213,19 @@ def _verb_doubling(token: str) -> bool:
     return len(token) == 2 and token[0] == token[1] and not cedict.is_word(token) and _is_verb(token[0])
 
 
+def _reduplicated(word: str) -> bool:
+    """AA or AABB: 静静, 高高兴兴 (an adjective or adverb doubled, as before adverbial 地)."""
+    return (len(word) == 2 and word[0] == word[1]) or (len(word) == 4 and word[0] == word[1] and word[2] == word[3])
+
+
 @functools.lru_cache(maxsize=65536)
 def _pieces(token: str) -> tuple[str, ...]:
     """The token itself if CC-CEDICT knows it, else the longest dictionary words it starts with, in turn
-    (jieba's 很漂亮 → 很 + 漂亮, 一万块 → 一 + 万 + 块, 去过 → 去 + 过)."""
+    (jieba's 很漂亮 → 很 + 漂亮, 一万块 → 一 + 万 + 块, 去过 → 去 + 过); jieba's 静静地 → 静静 + 地."""
     if len(token) == 1 or cedict.is_word(token) or _verb_doubling(token):
         return (token,)
+    if token[-1] == "地" and _reduplicated(token[:-1]):
+        return token[:-1], "地"
     out, i = [], 0
     while i < len(token):
         size = next(n for n in range(min(len(token) - i, 8), 0, -1)
@@ -251,8 +259,9 @@ def _character(hanzi: str, before: str | None, after: str | None, inside: bool, 
         return _PARTICLES[hanzi]
     if hanzi == "得":
         return _de(before, after)
-    if hanzi == "地" and before and (_tag(before)[:1] in ("a", "b", "d", "z") or before[:1] * 2 == before):
-        return "de5"  # adverbial 地 after an adjective or adverb: 慢慢地走, 高兴地说
+    if hanzi == "地" and before and before[-1] not in _LAND_COUNTERS and (
+            _tag(before)[:1] in ("a", "b", "d", "z") or _reduplicated(before)):
+        return "de5"  # adverbial 地 after an adjective or adverb: 慢慢地走, 高兴地说, 高高兴兴地
     if hanzi == "长":
         return "zhang3" if after and after[0] in "得着" else "chang2"  # 长得高 zhǎng, 很长 cháng
     if hanzi == "还" and after and after[0] in "钱书给债款":
@@ -288,6 +297,8 @@ def _read_run(tokens: list[str]) -> list[WordPinyin]:
         offset += len(piece)
         if len(piece) > 1 and cedict.is_word(piece):
             numbered, seps = _dictionary_reading(piece), list(_word_breaks(piece))
+        elif _reduplicated(piece) and not _verb_doubling(piece):  # 静静(地): each syllable keeps its tone
+            numbered, seps = here, [""] * len(piece)
         elif len(piece) > 1:  # a doubled verb
             numbered = (here[0], f"{_split(here[1])[0]}5") if all(here) else here
             seps = ["", ""]
