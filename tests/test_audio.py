@@ -18,7 +18,7 @@ from tests.conftest import clip_path, joined_audio, read_split
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_decoding_gives_faster_whisper_samples_in_either_dtype():
+def test_decoding_gives_faster_whisper_samples_in_either_dtype(zh_synth):
     from faster_whisper.audio import decode_audio
 
     for row in read_split("dev")[:3]:
@@ -54,7 +54,7 @@ def test_write_audio_refuses_unknown_format(tmp_path):
 
 
 @pytest.mark.model
-def test_block_vad_equals_whole_file_vad_within_one_block():
+def test_block_vad_equals_whole_file_vad_within_one_block(zh_synth):
     audio = joined_audio(read_split("dev")[:6], 0.6)
     options = default_vad_options()
     from faster_whisper.vad import get_speech_timestamps
@@ -64,7 +64,7 @@ def test_block_vad_equals_whole_file_vad_within_one_block():
 
 
 @pytest.mark.model
-def test_block_vad_cuts_at_pauses_and_finds_the_same_speech():
+def test_block_vad_cuts_at_pauses_and_finds_the_same_speech(zh_synth):
     """Blocks of 8 s over 12 clips (0.6 s apart): every cut falls in a pause, so the same speech
     regions come back (Silero starts afresh in each block)."""
     audio = to_int16(joined_audio(read_split("dev")[:12], 0.6))

@@ -201,7 +201,7 @@ def test_cluster_shards_add_up_to_the_single_run(logmel_out, mini_cv, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def messy_manifest(tmp_path_factory) -> Path:
+def messy_manifest(tmp_path_factory, zh_synth) -> Path:
     """Three good clips, random bytes named .mp3, a 31-second clip, an empty sentence."""
     import shutil
 
@@ -241,7 +241,7 @@ def test_bad_clips_are_skipped_counted_and_logged(messy_manifest, tmp_path, capl
 
 
 @pytest.fixture
-def hostile_manifest(tmp_path) -> Path:
+def hostile_manifest(tmp_path, zh_synth) -> Path:
     """A manifest as an attacker (or a broken export) writes it: shifted and short rows, paths out of
     the folder, devices, a FIFO, a folder, a link to /dev/zero, a file over the size limit."""
     import shutil
@@ -347,7 +347,7 @@ def test_timestamps_weights_and_augmentation(messy_manifest, tmp_path):
     assert table(other, "train").column("augment") != table(out, "train").column("augment")
 
 
-def test_hf_dataset_folder_source(tmp_path):
+def test_hf_dataset_folder_source(tmp_path, zh_synth):
     """An hf: source read offline from a local folder of Parquet files (as the Hub serves them)."""
     import pyarrow as pa
     from datasets import Audio, Features, Value

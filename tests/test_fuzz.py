@@ -332,7 +332,7 @@ def test_cli_error_for_a_name_with_a_newline_stays_on_one_line(tmp_path):
     assert len(errors) == 1 and errors[0].endswith("is empty (0 bytes)"), result.stderr
 
 
-def test_a_link_title_cannot_put_links_or_images_into_the_status(fuzz_app, tmp_path, client_temp):
+def test_a_link_title_cannot_put_links_or_images_into_the_status(fuzz_app, tmp_path, client_temp, zh_synth):
     from gradio_client import Client
     from markdown_it import MarkdownIt
 
