@@ -142,6 +142,24 @@ def _words_of(segment, batched: bool) -> list[Word]:
     return collapse_repeats(strip_known_hallucinations(timed_words(segment)))
 
 
+def words_of_segments(segments, batched: bool) -> list[list[Word]]:
+    """Each recogniser segment's guarded timed words; segments left with none are dropped."""
+    return [w for w in (_words_of(s, batched) for s in segments) if w]
+
+
+def cues_of_segments(segments, batched: bool, rules: CueRules) -> list[Cue]:
+    """The finished transcript's cues (no pinyin, no English) from all the recogniser's segments:
+    what `iter_transcribe` builds, for evaluators that replay saved segments."""
+    return build_cues(words_of_segments(segments, batched), rules)
+
+
+def decode_segments(audio: np.ndarray, model, options: TranscribeOptions) -> tuple[str, list]:
+    """The language and every recogniser segment of the audio, on the path `iter_transcribe` takes
+    (no English)."""
+    language, batches = _decode(audio, model, options, translate=False)
+    return language, [s for batch in batches for s in batch.segments]
+
+
 def warm_text_tools() -> None:
     """Load what the text side needs (jieba and its tags, the CC-CEDICT index, OpenCC: about 2 s on
     2 cores) before the first window comes back. Run on a thread while Silero VAD scans the audio
@@ -191,7 +209,7 @@ def iter_transcribe(audio: np.ndarray, model, options: TranscribeOptions | None 
         if piece is None:
             break
         english_segments += piece.english
-        added = [w for w in (_words_of(s, batched) for s in piece.segments) if w]
+        added = words_of_segments(piece.segments, batched)
         per_segment += added
         if progress:
             progress(min(1.0, piece.reached / max(duration, 1e-6)), "Transcribing")
@@ -200,7 +218,7 @@ def iter_transcribe(audio: np.ndarray, model, options: TranscribeOptions | None 
             # every batch); the finished transcript below is built from all segments at once.
             shown = shown + with_pinyin(build_cues(added, options.cue_rules))
             yield snapshot(shown, False, [])
-    cues = with_pinyin(build_cues(per_segment, options.cue_rules))
+    cues = with_pinyin(build_cues(per_segment, options.cue_rules))  # = cues_of_segments, words kept
     if not cues:
         raise UserError("no speech found in the audio")
     if progress and options.english not in ("none", ""):
