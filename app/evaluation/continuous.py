@@ -209,9 +209,9 @@ def break_scores(reference: str, ref_breaks: dict[int, bool], shown: Shown) -> d
 
 # ---- decoding, cached ------------------------------------------------------------------------------
 
-def decode(wav: Path, batch_size: int | None, cache: Path, reuse: bool) -> tuple[list, bool]:
-    """The recogniser's segments of the file (saved to `cache`; read back with `reuse`) and whether
-    they came from the batched path."""
+def decode(wav: Path, batch_size: int | None, cache: Path, reuse: bool) -> tuple[list[list], bool]:
+    """The recogniser's segments of the file, batch by batch (saved to `cache`; read back with
+    `reuse`), and whether they came from the batched path."""
     from faster_whisper.transcribe import Segment, Word
 
     from app.speech.audio import SAMPLE_RATE, load_audio
@@ -222,16 +222,18 @@ def decode(wav: Path, batch_size: int | None, cache: Path, reuse: bool) -> tuple
         options.batch_size = batch_size
     if reuse and cache.is_file():
         saved = json.loads(cache.read_text(encoding="utf-8"))
-        segments = [Segment(**{**s, "words": [Word(**w) for w in s["words"] or []]}) for s in saved["segments"]]
-        return segments, saved["batched"]
+        batches = [[Segment(**{**s, "words": [Word(**w) for w in s["words"] or []]}) for s in batch]
+                   for batch in saved["batches"]]
+        return batches, saved["batched"]
     from app.speech.model import load_model
 
     audio = load_audio(wav)
-    _, segments = decode_segments(audio, load_model(), options)
+    _, batches = decode_segments(audio, load_model(), options)
     batched = uses_batched(options, audio.size / SAMPLE_RATE)
-    cache.write_text(json.dumps({"batched": batched, "segments": [dataclasses.asdict(s) for s in segments]},
+    cache.write_text(json.dumps({"batched": batched, "batches": [[dataclasses.asdict(s) for s in batch]
+                                                                 for batch in batches]},
                                 ensure_ascii=False), encoding="utf-8")
-    return segments, batched
+    return batches, batched
 
 
 def score(kind: str, data: Path, out: Path, batch_size: int | None, reuse: bool, minutes: float, seed: int) -> dict:
@@ -240,8 +242,8 @@ def score(kind: str, data: Path, out: Path, batch_size: int | None, reuse: bool,
     from app.speech.transcribe import cues_of_segments
 
     wav, reference = build(kind, data, out, minutes, seed)
-    segments, batched = decode(wav, batch_size, out / f"{kind}-b{batch_size or 'default'}.segments.json", reuse)
-    cues = cues_of_segments(segments, batched, CueRules())
+    batches, batched = decode(wav, batch_size, out / f"{kind}-b{batch_size or 'default'}.segments.json", reuse)
+    cues = cues_of_segments(batches, batched, CueRules())
     srt = out / f"{kind}-b{batch_size or 'default'}.srt"
     write_subtitles(cues, srt, ["hanzi"])
     text = to_text(cues, ["hanzi"])

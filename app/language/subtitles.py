@@ -44,6 +44,13 @@ SENTENCE_END = set("。！？…")
 CLAUSE_END = set("，、；：")
 # Dropped from the end of a written line (the guide's comma and full stop; 、 is a comma too).
 LINE_END_DROPPED = "，、。,."
+# Inside a written line the guide's comma and full stop are a space.
+INLINE_AS_SPACE = "，。"
+# Particles that lean on the word before them (好嘞, 见了, 你的): no cue, line or clause starts with
+# one, however long Whisper's word times make the pause before it.
+CLITICS = frozenset("了的吗呢吧嘞啊呀啦着过们得地么嘛哇")
+# A pause this long between two words makes a better place to cut a cue than a plain word boundary.
+CUE_PAUSE = 0.3
 # The frame rate times are counted in. 25 fps makes a frame 40 ms, so 2 frames are 80 ms in every
 # format (SRT and WebVTT count milliseconds, ASS centiseconds); at 24 fps they would round to 83 or 84.
 FRAME_RATE = 25.0
@@ -135,7 +142,15 @@ def _written(words: list[Word], rules: CueRules) -> list[Word]:
 
 
 def written_text(words: list[Word], rules: CueRules) -> str:
-    return _shown("".join(w.text for w in words), rules)
+    """A line as a file shows it: no comma or full stop at its end, a space for one inside it."""
+    text = _shown("".join(w.text for w in words), rules)
+    if rules.keep_punctuation:
+        return text
+    return "".join(" " if c in INLINE_AS_SPACE else c for c in text)
+
+
+def is_clitic(word: Word) -> bool:
+    return word.text in CLITICS
 
 
 def _shown(text: str, rules: CueRules) -> str:
@@ -155,7 +170,7 @@ def line_split(words: list[Word], rules: CueRules) -> int | None:
     best, best_cost, at = None, None, 0
     for i in range(1, len(words)):
         at += len(words[i - 1].text)
-        if words[i].is_punct:
+        if words[i].is_punct or is_clitic(words[i]):
             continue
         top, bottom = len(_shown(full[:at], rules)), len(_shown(full[at:], rules))
         if top > rules.max_chars or bottom > rules.max_chars:
@@ -191,7 +206,7 @@ def _sentences(words: list[Word], rules: CueRules) -> list[list[Word]]:
                 pieces[-1].append(word)  # punctuation never starts a cue
             continue
         spoken = [w for w in line if not w.is_punct]
-        if spoken and word.start - spoken[-1].end >= rules.pause_break:
+        if spoken and word.start - spoken[-1].end >= rules.pause_break and not is_clitic(word):
             pieces.append(line)
             line = []
         line.append(word)
@@ -207,21 +222,23 @@ def _split_sentence(words: list[Word], rules: CueRules) -> list[list[Word]]:
         return [words]
     starts = [i for i in range(1, len(words)) if not words[i].is_punct]
     for strict in (True, False):
-        pieces = _best_partition(words, [0] + starts, rules, strict)
+        allowed = [i for i in starts if not (strict and is_clitic(words[i]))]
+        pieces = _best_partition(words, [0] + allowed, rules, strict)
         if pieces:
             return pieces
     return [words]  # unreachable: single words are always allowed when not strict
 
 
 def _best_partition(words: list[Word], starts: list[int], rules: CueRules, strict: bool) -> list[list[Word]] | None:
-    """Dynamic programme over the allowed cue starts: fewest cues, then fewest breaks that are not
-    after a comma, then the most even lengths (sum of squares)."""
+    """Dynamic programme over the allowed cue starts: fewest cues, then the breaks in order of
+    strength (fewest that are not after a comma or other mark, then fewest of those not at a pause
+    of `CUE_PAUSE`), then the most even lengths (sum of squares)."""
     ends = starts[1:] + [len(words)]
-    best: dict[int, tuple] = {0: ((0, 0, 0), [])}
+    best: dict[int, tuple] = {0: ((0, 0, 0, 0), [])}
     for a in starts:
         if a not in best:
             continue
-        (count, bad, square), cuts = best[a]
+        (count, bad, weak, square), cuts = best[a]
         for b in ends:
             if b <= a:
                 continue
@@ -234,8 +251,10 @@ def _best_partition(words: list[Word], starts: list[int], rules: CueRules, stric
                 continue
             if strict and hanzi_count("".join(w.text for w in piece)) <= ORPHAN_HANZI:
                 continue
-            clause = b == len(words) or piece[-1].text[-1] in CLAUSE_END
-            cost = (count + 1, bad + (0 if clause else 1), square + len(written_text(piece, rules)) ** 2)
+            clause = b == len(words) or piece[-1].text[-1] in CLAUSE_END | SENTENCE_END
+            paused = clause or words[b].start - spoken[-1].end >= CUE_PAUSE
+            cost = (count + 1, bad + (0 if clause else 1), weak + (0 if paused else 1),
+                    square + len(written_text(piece, rules)) ** 2)
             if b not in best or cost < best[b][0]:
                 best[b] = (cost, cuts + [b])
     if len(words) not in best:
@@ -524,6 +543,8 @@ def to_karaoke_ass(cues: list[Cue], kinds: tuple[str, ...] | list[str], rules: C
             shown = _written(words, rules)
             if not shown:
                 continue
+            if not rules.keep_punctuation:
+                shown = [Word(" ", w.start, w.end) if w.text in INLINE_AS_SPACE else w for w in shown]
             pinyin, hanzi, clock = _ass_line(shown, cue.start, cue.end, clock)
             if "pinyin" in kinds:
                 lines.append(f"{{\\fs{ASS_SIZES['pinyin']}}}{pinyin}")

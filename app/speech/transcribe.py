@@ -33,6 +33,7 @@ from app.base.errors import UserError
 from app.speech.guards import (LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, collapse_repeats, drop_segment,
                         drop_window, strip_known_hallucinations)
 from app.language.pinyin import pinyin_of_words
+from app.language.punctuation import punctuate
 from app.language.subtitles import Cue, CueRules, Word, build_cues
 from app.language.text import clean_transcript_aligned, has_cjk, split_words, spread_span
 from app.language.translate import LLMConfig
@@ -147,17 +148,27 @@ def words_of_segments(segments, batched: bool) -> list[list[Word]]:
     return [w for w in (_words_of(s, batched) for s in segments) if w]
 
 
-def cues_of_segments(segments, batched: bool, rules: CueRules) -> list[Cue]:
-    """The finished transcript's cues (no pinyin, no English) from all the recogniser's segments:
-    what `iter_transcribe` builds, for evaluators that replay saved segments."""
-    return build_cues(words_of_segments(segments, batched), rules)
+def punctuated(batches: list[list[list[Word]]], batched: bool) -> list[list[Word]]:
+    """Every segment's words with the marks `punctuate` adds. On the batched path each batch is
+    punctuated as it comes (a batch ends where a window does: its end is a sentence end), so the
+    cues shown while decoding are the finished transcript's; the sequential path's segments are
+    punctuated together, each segment's end read against the start of the next."""
+    if batched:
+        return [words for batch in batches for words in punctuate(batch)]
+    return punctuate([words for batch in batches for words in batch])
 
 
-def decode_segments(audio: np.ndarray, model, options: TranscribeOptions) -> tuple[str, list]:
-    """The language and every recogniser segment of the audio, on the path `iter_transcribe` takes
-    (no English)."""
+def cues_of_segments(batches: list[list], batched: bool, rules: CueRules) -> list[Cue]:
+    """The finished transcript's cues (no pinyin, no English) from the recogniser's segments, batch
+    by batch: what `iter_transcribe` builds, for evaluators that replay saved segments."""
+    return build_cues(punctuated([words_of_segments(b, batched) for b in batches], batched), rules)
+
+
+def decode_segments(audio: np.ndarray, model, options: TranscribeOptions) -> tuple[str, list[list]]:
+    """The language and the recogniser's segments of the audio, batch by batch, on the path
+    `iter_transcribe` takes (no English)."""
     language, batches = _decode(audio, model, options, translate=False)
-    return language, [s for batch in batches for s in batch.segments]
+    return language, [batch.segments for batch in batches]
 
 
 def warm_text_tools() -> None:
@@ -182,7 +193,7 @@ def iter_transcribe(audio: np.ndarray, model, options: TranscribeOptions | None 
     whisper_english = english == "whisper"
     language, decoded = _decode(audio, model, options, translate=whisper_english and batched)
     model_seconds = time.perf_counter() - started
-    per_segment: list[list[Word]] = []
+    per_batch: list[list[list[Word]]] = []
     english_segments: list = []
     pinyin_cache: dict[tuple[str, ...], str] = {}
 
@@ -210,15 +221,16 @@ def iter_transcribe(audio: np.ndarray, model, options: TranscribeOptions | None 
             break
         english_segments += piece.english
         added = words_of_segments(piece.segments, batched)
-        per_segment += added
+        per_batch.append(added)
         if progress:
             progress(min(1.0, piece.reached / max(duration, 1e-6)), "Transcribing")
         if added and partial:
             # Cue rules see only this batch here (a 3-hour file would otherwise rebuild every cue after
             # every batch); the finished transcript below is built from all segments at once.
-            shown = shown + with_pinyin(build_cues(added, options.cue_rules))
+            # A batch's end is a window's (a sentence end); a sequential segment's end waits for the next.
+            shown = shown + with_pinyin(build_cues(punctuate(added, final=batched), options.cue_rules))
             yield snapshot(shown, False, [])
-    cues = with_pinyin(build_cues(per_segment, options.cue_rules))  # = cues_of_segments, words kept
+    cues = with_pinyin(build_cues(punctuated(per_batch, batched), options.cue_rules))  # = cues_of_segments
     if not cues:
         raise UserError("no speech found in the audio")
     if progress and options.english not in ("none", ""):
