@@ -284,3 +284,41 @@ def test_burned_in_video_keeps_the_duration_and_shows_the_subtitles_only_in_cues
     changed = np.abs(burned[inside] - src[inside]).max(axis=2) > 48
     assert changed[120:].mean() > 0.02 and changed[:60].mean() == 0
     assert (np.abs(burned[before] - src[before]).max(axis=2) > 48).mean() == 0
+
+
+def test_a_cue_is_never_split_inside_a_word_nor_before_a_particle():
+    """An unpunctuated run far longer than a cue: every cue and line break falls between two jieba
+    words, and none opens with a particle that leans on the word before it."""
+    from app.language.subtitles import is_clitic
+
+    head = "我们明天早上八点在学校门口见面然后一起坐公共汽车去北京动物园看熊猫好"
+    tail = "嘞那爷爷就来偏爱小丸子吧"
+    words = timed(head, 0.0, per_char=0.2)
+    words += timed(tail, words[-1].end + 1.2, per_char=0.2)  # Whisper's times: a long "pause" before 嘞
+    words += timed(head + tail, words[-1].end, per_char=0.2)
+    cues = build_cues([words], CueRules())
+    assert len(cues) >= 3 and "".join(c.hanzi for c in cues) == (head + tail) * 2
+    boundaries = {sum(len(w.text) for w in words[:i]) for i in range(len(words) + 1)}
+    at = 0
+    for cue in cues:
+        for line_words in cue.line_words:
+            assert not is_clitic(line_words[0]), [w.text for w in line_words]
+            at += sum(len(w.text) for w in line_words)
+            assert at in boundaries
+
+
+def test_cues_break_at_the_strongest_place():
+    """A sentence too long for one cue, no mark in it: the cut goes at the long pause, not at the
+    most even place."""
+    first = timed("我们明天早上八点在学校门口见面", 0.0)
+    second = timed("然后一起坐公共汽车去北京动物园", first[-1].end + 0.5)
+    cues = build_cues([first + second + timed("看熊猫", second[-1].end)], CueRules(max_chars=16, max_lines=1))
+    assert cues[0].hanzi == "我们明天早上八点在学校门口见面"
+
+
+def test_inside_a_line_a_comma_or_full_stop_is_written_as_a_space(tmp_path):
+    words = timed("我要洗手，她帮我拿东西。", 0.0)
+    path = write_subtitles(build_cues([words]), tmp_path / "a.srt", ["hanzi"])
+    assert pysubs2.load(str(path))[0].plaintext == "我要洗手 她帮我拿东西"
+    kept = write_subtitles(build_cues([words]), tmp_path / "b.srt", ["hanzi"], rules=CueRules(keep_punctuation=True))
+    assert pysubs2.load(str(kept))[0].plaintext == "我要洗手，她帮我拿东西。"
