@@ -46,7 +46,7 @@ NO_CORPUS = (f"zh-synth corpus not found at {DATA}: tests that read it are skipp
 def pytest_collection_modifyitems(config, items):
     corpus = (DATA / "test.tsv").is_file()
     for item in items:
-        if not corpus and ("zh_synth" in item.fixturenames or item.get_closest_marker("corpus")):
+        if not corpus and "zh_synth" in item.fixturenames:
             item.add_marker(pytest.mark.skip(reason=NO_CORPUS))
         if MODEL_FIXTURES & set(item.fixturenames):
             item.add_marker(pytest.mark.model)
@@ -100,8 +100,8 @@ def joined_audio(rows: list[dict], gap_seconds: float) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def zh_synth() -> Path:
-    """The corpus folder; a test that reads the corpus takes this fixture (or is marked `corpus`), so
-    a checkout without it skips that test with one line saying why (pytest_collection_modifyitems)."""
+    """The corpus folder; every test that reads the corpus takes this fixture, so a checkout without
+    it skips that test with one line saying why (pytest_collection_modifyitems)."""
     return DATA
 
 
