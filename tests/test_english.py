@@ -1,5 +1,6 @@
 """The English line (issue 14, item 3): the `auto` default offline, the LLM source against a real chat
-server on loopback, its fallback to Whisper, and the CLI saying which source was used."""
+server on loopback, its fallback to Whisper, and the CLI saying which source was used. Issue 24, item 5:
+one translation per sentence of the punctuated transcript, shown on the cues of that sentence."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ from app.language.subtitles import Cue, Word
 from app.language.text import has_cjk
 from app.speech.transcribe import TranscribeOptions, transcribe
 from app.language.translate import (LLM_BATCH, LLMConfig, chat_url, google_reachable, llm_translate, parse_answer,
-                                    sentences_of)
-from app.speech.english import english_for
+                                    sentences_of, share_over_cues)
+from app.speech.english import english_for, llm_english
 from tests.conftest import ROOT, clip_path, joined_audio, read_split
-from tests.llm_server import ChatServer, english_of
+from tests.llm_server import ChatServer, english_of, numbered_lines
 from tests.served_media import closed_port_url
 
 
@@ -75,10 +76,118 @@ def test_llm_source_on_speech_shows_the_servers_english(chat_server, model, join
     transcript = transcribe(audio, model, options)
     assert transcript.english_source == "llm" and transcript.warnings == []
     sentences = sentences_of(transcript.cues)
-    assert len(sentences) >= 2
-    for group in sentences:  # each sentence shows the server's English for its Chinese, over its cues
-        hanzi = "".join(c.hanzi for c in group)
-        assert " ".join(c.english for c in group) == english_of(hanzi), hanzi
+    assert sentences and sum(len(s.pieces) for s in sentences) >= len(transcript.cues) >= 2
+    for sentence in sentences:  # each sentence shows the server's English for its Chinese, over its cues
+        assert " ".join(share_over_cues(english_of(sentence.hanzi), sentence)) == english_of(sentence.hanzi)
+        for cue, share in zip(sentence.cues, share_over_cues(english_of(sentence.hanzi), sentence)):
+            assert share in cue.english, (cue.hanzi, cue.english, share)
+
+
+def numbered_lines_sent(server, since: int) -> list[str]:
+    return [line for r in server.requests[since:] for line in numbered_lines(r["body"]["messages"][-1]["content"])]
+
+
+def test_llm_translates_each_sentence_once_however_the_cues_cut_it(chat_server):
+    """The run-on case on hand-made cues: a sentence over five cues (more than the four cues a unit
+    used to hold), its last cue also holding the whole next sentence (an orphan joined to it). The
+    server gets each sentence once, whole; its English goes on its own cues, in order."""
+    a, b, c = "他赶到机场的时候，飞机已经起飞了。", "请说汉语。", "他是谁？"
+    texts = [["他", "赶到"], ["机场", "的", "时候", "，"], ["飞机"], ["已经", "起飞"], ["了", "。", "请", "说", "汉语", "。"],
+             ["他", "是", "谁", "？"]]
+    cues, at = [], 0.0
+    for words in texts:
+        timed = []
+        for word in words:
+            timed.append(Word(word, at, at if word in "，。？" else at + 0.3))
+            at = timed[-1].end
+        cues.append(Cue(timed[0].start, at, timed))
+        at += 0.2
+    assert [s.hanzi for s in sentences_of(cues)] == [a, b, c]
+    before = len(chat_server.requests)
+    result = llm_english(cues, LLMConfig(chat_server.base + "/v1", "tiny"), None, None, "zh", 5)
+    assert result.source == "llm" and result.warnings == []
+    assert numbered_lines_sent(chat_server, before) == [a, b, c]  # one translation per sentence, whole
+    assert all(cue.english for cue in cues)
+    assert " ".join(cue.english for cue in cues[:5]) == f"{english_of(a)} {english_of(b)}"
+    assert cues[4].english.endswith(english_of(b)) and cues[5].english == english_of(c)
+    assert len(cues[0].english.split()) < len(english_of(a).split())  # shared over the five cues
+
+
+def test_llm_on_run_on_speech_gets_whole_sentences(chat_server, model, zh_synth):
+    """Real joined speech with the short gaps of a video (0.12-0.3 s: the batched path): each line the
+    server gets is one sentence of the punctuated transcript, ended by its mark (not cut at a cue
+    count, not two sentences), and every cue shows the English of its own sentences."""
+    import random
+
+    from app.evaluation.continuous import SETS
+    from app.language.punctuation import LONG_SENTENCE_HANZI, MARKS, SENTENCE_MARKS
+
+    rng, (low, high) = random.Random(7), SETS["zh-synth"]
+    rows = [r for r in read_split("test") if len(r["sentence"]) >= 8][20:36]
+    gap = lambda: np.zeros(int(rng.uniform(low, high) * SAMPLE_RATE), dtype=np.float32)
+    audio = np.concatenate([piece for r in rows for piece in (load_audio(clip_path(r)), gap())])
+    before = len(chat_server.requests)
+    options = TranscribeOptions(english="llm", llm_url=chat_server.base + "/v1", llm_model="tiny")
+    transcript = transcribe(audio, model, options)
+    assert transcript.decoder == "batched" and transcript.english_source == "llm"
+    lines = numbered_lines_sent(chat_server, before)
+    assert "".join(lines) == "".join(c.hanzi for c in transcript.cues)
+    for line in lines:
+        body = line.rstrip("".join(MARKS))
+        assert not any(ch in SENTENCE_MARKS for ch in body), line  # never two sentences
+        assert line[-1] in SENTENCE_MARKS or (len(body) >= LONG_SENTENCE_HANZI and line[-1] in MARKS), line
+    sentences = sentences_of(transcript.cues)
+    assert [s.hanzi for s in sentences] == lines and any(len(s.pieces) > 1 for s in sentences)
+    for sentence in sentences:
+        for cue, share in zip(sentence.cues, share_over_cues(english_of(sentence.hanzi), sentence)):
+            assert share in cue.english, (cue.hanzi, cue.english, share)
+
+
+def test_sentences_are_where_the_marks_end_them():
+    from app.language.punctuation import LONG_SENTENCE_HANZI, sentences
+
+    def run(text: str, at: float, step: float = 0.25) -> list[Word]:
+        out = []
+        for ch in text:
+            out.append(Word(ch, at, at if ch in "，。？！" else at + step))
+            at = out[-1].end
+        return out
+
+    runs = [run("我们明天见，", 0.0), run("好吗？好", 2.0), run("。再见！", 3.5)]
+    assert [["".join(runs[r][i].text for r, i in [p]) for p in s] for s in sentences(runs)] == \
+        [list("我们明天见，好吗？"), list("好。"), list("再见！")]
+    # With no mark: a pause of a second ends a sentence; a run-on ends at a clause mark once long.
+    assert [len(s) for s in sentences([run("我们明天", 0.0), run("再见", 3.0)])] == [4, 2]
+    long = run("我们明天见" * 13 + "，后天再说。", 0.0)
+    cut = sentences([long])
+    assert len(cut) == 2 and long[cut[0][-1][1]].text == "，" and len(cut[0]) > LONG_SENTENCE_HANZI
+
+
+def test_window_english_goes_to_the_sentence_it_is_timed_on():
+    """Whisper's window English cut at its sentence ends, each piece to the Chinese sentence its time
+    overlaps; a piece that also covers a neighbour left with none marks both to be decoded alone
+    (the neighbour is not merged into it: one translation per sentence)."""
+    from dataclasses import dataclass
+
+    from app.speech.english import place_english
+
+    @dataclass
+    class Timed:  # the fields of a faster-whisper Segment that placing reads
+        text: str
+        start: float
+        end: float
+
+    cues = [Cue(0.0, 2.0, [Word("他来了", 0.0, 2.0), Word("。", 2.0, 2.0)]),
+            Cue(2.2, 4.0, [Word("我们走吧", 2.2, 4.0), Word("。", 4.0, 4.0), Word("好", 4.2, 4.6)]),
+            Cue(4.6, 6.0, [Word("明天见", 4.7, 5.6), Word("。", 5.6, 5.6)])]
+    sentences = sentences_of(cues)
+    assert [s.hanzi for s in sentences] == ["他来了。", "我们走吧。", "好明天见。"]
+    english, shared = place_english([Timed(" He is here. Let's go.", 0.0, 4.0)], sentences[:2])
+    assert english == ["He is here.", "Let's go."] and shared == set()
+    english, shared = place_english([Timed("He came and we left.", 0.0, 4.0), Timed("See you.", 4.2, 6.0)],
+                                    sentences)
+    assert english[1:] == ["", "See you."] and english[0] == "He came and we left."
+    assert shared == {0}  # its English covers sentence 2 too: both are decoded again on their own
 
 
 def test_unusable_or_unreachable_llm_falls_back_to_whisper(chat_server, model, joined):
@@ -207,9 +316,10 @@ def test_english_too_short_for_its_sentence_is_decoded_again(model, joined):
         cues.append(Cue(at, at + seconds, [Word(row["sentence"], at, at + seconds)]))
         at += seconds + 1.2
     kept = "A full English sentence for the first clip, long enough."
-    placed = [([cues[0]], kept), ([cues[1]], "He.")]
+    sentences = sentences_of(cues)
+    assert [s.cues for s in sentences] == [[cues[0]], [cues[1]]]
     assert english_too_short("He.", rows[1]["sentence"]) and not english_too_short(kept, rows[0]["sentence"])
-    assert settle_sentences(placed, audio, model, "zh", 5, retry_short=True) == 0
+    assert settle_sentences(sentences, [kept, "He."], audio, model, "zh", 5, retry_short=True) == 0
     assert cues[0].english == kept
     assert len(cues[1].english) >= 2 * len(rows[1]["sentence"]) and not has_cjk(cues[1].english), cues[1].english
 

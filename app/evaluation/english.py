@@ -33,7 +33,7 @@ from app.speech.model import load_model
 from app.base.progress import progress
 from app.language.text import has_cjk
 from app.speech.transcribe import TranscribeOptions, transcribe
-from app.language.translate import ENGLISH_SOURCES, LLMConfig, sentences_of
+from app.language.translate import ENGLISH_SOURCES, LLMConfig
 from app.language.gloss import GLOSS_MARK
 from app.speech.english import english_for
 
@@ -55,20 +55,35 @@ def shown_text(cue_english: list[str]) -> str:
 
 def scoring_units(cues, spans: list[tuple[float, float]], references: list[str]) -> tuple[list[str], list[str]]:
     """A long file's English and the references of the clips it was joined from, in matching units.
-    A sentence (`sentences_of`, the unit the English is translated in) that runs over several clips
-    joins them into one unit, so no English is scored against a sentence it was not made for and
-    none is lost; a clip no cue reaches is a unit with no English. Each cue goes to the clip its
-    time overlaps most. Returns (hypotheses, references), one of each per unit."""
+    A sentence of the transcript (`app.language.punctuation.sentences`, where its marks end it) that
+    runs over several clips joins them into one unit, and so does a cue that does, so no English is
+    scored against a sentence it was not made for and none is lost; a clip no cue reaches is a unit
+    with no English. The units come from the transcript, not from the English source, so sources
+    (and versions of one) are scored in the same units. A word belongs to the clip its middle falls
+    in (or the nearest); a cue's English to the clip most of its words are in. Returns (hypotheses,
+    references), one of each per unit."""
+    from app.language.punctuation import sentences
+
+    def clip_of(word) -> int:
+        middle = (word.start + word.end) / 2
+        return min(range(len(spans)), key=lambda i: max(spans[i][0] - middle, middle - spans[i][1], 0.0))
+
+    def clips(words) -> list[int]:
+        return [clip_of(w) for w in words if not w.is_punct] or [clip_of(w) for w in words]
+
     joined_to_next = [False] * len(spans)
-    best_clip: list[int] = []  # per cue, in order (sentences are runs of consecutive cues)
-    for sentence in sentences_of(cues):
-        touched: list[int] = []
-        for cue in sentence:
-            overlaps = [min(cue.end, end) - max(cue.start, start) for start, end in spans]
-            touched += [i for i, overlap in enumerate(overlaps) if overlap > 0]
-            best_clip.append(max(range(len(spans)), key=overlaps.__getitem__))
+
+    def join(touched: list[int]) -> None:
         for i in range(min(touched, default=0), max(touched, default=0)):
             joined_to_next[i] = True
+
+    for sentence in sentences([cue.words for cue in cues]):
+        join(clips([cues[c].words[w] for c, w in sentence]))
+    best_clip = []
+    for cue in cues:
+        touched = clips(cue.words)
+        join(touched)
+        best_clip.append(max(set(touched), key=lambda i: (touched.count(i), -i)))
     unit_of, unit = [], 0
     for i in range(len(spans)):
         unit_of.append(unit)

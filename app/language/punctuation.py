@@ -16,6 +16,9 @@ segment ends in that file stand at a reference clause end). So:
 
 Marks are `Word`s of their own, timed at the end of the word before them, so cue building (app.
 language.subtitles), the translators' sentences and every view read them like Whisper's own.
+
+`sentences` cuts a transcript's words where these marks (or Whisper's) end a sentence: the unit every
+English source translates (app.language.translate.sentences_of) and the English is scored in.
 """
 
 from __future__ import annotations
@@ -106,4 +109,48 @@ def punctuate(segments: list[list[Word]], final: bool = True) -> list[list[Word]
             if ends:
                 sentence = []
         out.append(piece)
+    return out
+
+
+# --- The transcript's sentences --------------------------------------------------------------------
+# Where the marks end them. Two fallbacks for text the rules above left unpunctuated (Latin-script
+# speech keeps Whisper's marks only): a pause of UNMARKED_SENTENCE_PAUSE between two words with no
+# mark between them ends a sentence, and a run-on of LONG_SENTENCE_HANZI characters ends at its next
+# clause mark (or, with none, at the next cue), so no translation unit spans a whole minute.
+
+UNMARKED_SENTENCE_PAUSE = 1.0
+LONG_SENTENCE_HANZI = 60
+_CLOSING = "”’\"')）」』"
+
+
+def ends_sentence(word: Word) -> bool:
+    """Whether a word is, or ends with, a sentence-final mark (a closing quote after it is allowed)."""
+    return word.text.rstrip(_CLOSING)[-1:] in SENTENCE_MARKS
+
+
+def sentences(runs: list[list[Word]]) -> list[list[tuple[int, int]]]:
+    """The transcript's sentences as (run, word) indices, every word in exactly one, in order: `runs`
+    are its words in order, in runs such as cues (a long unmarked sentence may end at a run's end). A
+    sentence runs up to and including its closing mark(s); marks before any word join the first."""
+    out: list[list[tuple[int, int]]] = []
+    ended, last, length = True, None, 0  # last: the previous word, if spoken with no mark after it
+    for r, words in enumerate(runs):
+        if out and length >= LONG_SENTENCE_HANZI and last is not None:
+            ended = True  # a run-on with no mark at all: the run's end ends it
+        for i, word in enumerate(words):
+            mark = word.is_punct
+            paused = last is not None and word.start - last.end >= UNMARKED_SENTENCE_PAUSE
+            if not mark and (ended or paused or not out):
+                out.append([])
+                ended, length = False, 0
+            if not out:
+                out.append([])
+            out[-1].append((r, i))
+            if mark:
+                last = None
+                ended = ended or ends_sentence(word) or (length >= LONG_SENTENCE_HANZI and word.text[-1] in MARKS)
+            else:
+                last = word
+                length += sum(1 for c in word.text if has_cjk(c))
+                ended = ended or ends_sentence(word)
     return out

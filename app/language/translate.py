@@ -14,7 +14,8 @@ import urllib.request
 from dataclasses import dataclass, field
 
 from app.language.gloss import NOT_LATIN
-from app.language.subtitles import Cue
+from app.language.punctuation import sentences
+from app.language.subtitles import Cue, Word, hanzi_count
 
 ENGLISH_SOURCES = {
     "auto": "Automatic: Google when reachable, else Whisper",
@@ -61,28 +62,56 @@ def google_reachable() -> bool:
 
 
 # --- Sentences -----------------------------------------------------------------------------------
-
-SENTENCE_GAP = 1.0  # seconds of pause that end a Chinese sentence even without 。！？
-MAX_SENTENCE_CUES = 4
-MAX_SENTENCE_CHARS = 32  # unpunctuated speech: translate it in pieces a learner can match up
-
-
-def sentences_of(cues: list[Cue]) -> list[list[Cue]]:
-    """Cues grouped into sentences: up to sentence-final punctuation, a pause, or 4 cues."""
-    groups: list[list[Cue]] = []
-    for cue in cues:
-        if groups and not _ends_sentence(groups[-1], cue):
-            groups[-1].append(cue)
-        else:
-            groups.append([cue])
-    return groups
+# The unit every source translates is one sentence of the transcript, as the punctuation module ends
+# it (app.language.punctuation.sentences): not a cue, not a run of cues. Cues break at sentence
+# ends first, but a cue may still hold the end of one sentence and the start of the next (an orphan
+# "好。" joined to its neighbour), and a long sentence runs over several cues. So a sentence is a list
+# of pieces, the part of each cue it covers; its English is shared over those pieces
+# (`share_over_cues`) and a cue shows its pieces' English in order (`show_english`).
 
 
-def _ends_sentence(group: list[Cue], following: Cue) -> bool:
-    last = group[-1]
-    return (last.hanzi.rstrip()[-1:] in "。！？…!?" or following.start - last.end >= SENTENCE_GAP
-            or len(group) >= MAX_SENTENCE_CUES or len(hanzi_of(group)) >= MAX_SENTENCE_CHARS)
+@dataclass
+class Sentence:
+    """One sentence of the transcript over the cues it runs on: (cue, its words in this sentence)."""
 
+    pieces: list[tuple[Cue, list[Word]]]
+
+    @property
+    def cues(self) -> list[Cue]:
+        return [cue for cue, _ in self.pieces]
+
+    @property
+    def words(self) -> list[Word]:
+        return [w for _, words in self.pieces for w in words]
+
+    @property
+    def hanzi(self) -> str:
+        """The sentence's text, its marks kept: what a translator receives."""
+        return "".join(w.text for w in self.words)
+
+    def _spoken(self) -> list[Word]:
+        return [w for w in self.words if not w.is_punct] or self.words
+
+    @property
+    def start(self) -> float:
+        return self._spoken()[0].start
+
+    @property
+    def end(self) -> float:
+        return self._spoken()[-1].end
+
+
+def sentences_of(cues: list[Cue]) -> list[Sentence]:
+    """The transcript's sentences (where the punctuation module ends them) over the cues."""
+    out: list[Sentence] = []
+    for indices in sentences([cue.words for cue in cues]):
+        sentence = Sentence([])
+        for c, w in indices:
+            if not sentence.pieces or sentence.pieces[-1][0] is not cues[c]:
+                sentence.pieces.append((cues[c], []))
+            sentence.pieces[-1][1].append(cues[c].words[w])
+        out.append(sentence)
+    return out
 
 
 def english_problem(english: str, hanzi: str) -> str | None:
@@ -108,25 +137,36 @@ def english_too_short(english: str, hanzi: str) -> bool:
     return len(hanzi) >= 6 and len(english) < SHORT_ENGLISH_PER_HANZI * len(hanzi)
 
 
-def hanzi_of(group: list[Cue]) -> str:
-    return "".join(c.hanzi for c in group)
-
-
-def share_over_cues(english: str, group: list[Cue]) -> None:
-    """A sentence's English over its cues, in order, split at spaces in proportion to each cue's length."""
+def share_over_cues(english: str, sentence: Sentence) -> list[str]:
+    """A sentence's English over its pieces (the part of each cue it covers), in order, split at spaces
+    in proportion to each piece's characters; a sentence on one cue, or English too short to split,
+    is shown whole on each of its cues."""
     words = english.split()
-    if len(group) == 1 or len(words) < len(group):  # too short to share: every cue shows all of it
-        for cue in group:
-            cue.english = english
-        return
-    lengths = [max(1, len(c.hanzi)) for c in group]
-    total, done, at = sum(lengths), 0, 0
-    for i, cue in enumerate(group):
-        done += lengths[i]
-        stop = len(words) if i == len(group) - 1 else round(len(words) * done / total)
-        cue.english = " ".join(words[at:stop])
+    pieces = sentence.pieces
+    if len(pieces) == 1 or len(words) < len(pieces):
+        return [english] * len(pieces)
+    lengths = [max(1, hanzi_count("".join(w.text for w in ws if not w.is_punct))) for _, ws in pieces]
+    total, done, at, shares = sum(lengths), 0, 0, []
+    for i, length in enumerate(lengths):
+        done += length
+        stop = len(words) if i == len(pieces) - 1 else round(len(words) * done / total)
+        shares.append(" ".join(words[at:stop]))
         at = stop
+    return shares
 
+
+def show_english(sentences: list[Sentence], english: list[list[str]]) -> None:
+    """Each cue's English line: the English of its pieces (`english[n]`: one string per piece of
+    sentence n), in order, joined by a space."""
+    lines: dict[int, list[str]] = {}
+    for sentence, shares in zip(sentences, english):
+        for (cue, _), share in zip(sentence.pieces, shares):
+            lines.setdefault(id(cue), [])
+            if share:
+                lines[id(cue)].append(share)
+    for sentence in sentences:
+        for cue in sentence.cues:
+            cue.english = " ".join(lines.get(id(cue), []))
 
 
 def google_translate(cues: list[Cue], language: str | None) -> str | None:
@@ -138,7 +178,7 @@ def google_translate(cues: list[Cue], language: str | None) -> str | None:
     groups = sentences_of(cues)
     try:
         translator = GoogleTranslator(source=source, target="en")
-        texts = [hanzi_of(g) for g in groups]
+        texts = [g.hanzi for g in groups]
         # One request per ~4,500 characters keeps under the service's 5,000-character limit.
         results: list[str] = []
         batch: list[str] = []
@@ -153,13 +193,12 @@ def google_translate(cues: list[Cue], language: str | None) -> str | None:
         return f"Google Translate is unreachable ({type(exc).__name__})"
     if len(results) != len(groups):
         return "Google Translate returned a different number of lines"
-    for group, english in zip(groups, results):
-        share_over_cues(english.strip(), group)
+    show_english(groups, [share_over_cues(english.strip(), group) for group, english in zip(groups, results)])
     return None
 
 
 # --- An LLM: any OpenAI-compatible chat endpoint ------------------------------------------------
-# Sentences (as Whisper's are grouped) go LLM_BATCH at a time, each request also showing the
+# Sentences (`sentences_of`) go LLM_BATCH at a time, each request also showing the
 # LLM_CONTEXT sentences before and after the batch, so pronouns, omitted subjects and tense can be
 # read from the neighbours. The answer is asked for as a JSON array; numbered lines are accepted
 # too (small local models often answer so). A sentence without a usable answer (server down, wrong

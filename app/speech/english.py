@@ -4,7 +4,7 @@ Sources (app.language.translate holds the text translators they use):
 
 * ``auto`` (the default): Google when reachable, otherwise Whisper (offline);
 * ``google``: Google Translate through deep-translator (online; unreachable → Whisper's English and a warning);
-* ``whisper``: Whisper's own translate task, sentence by sentence (offline, the same model; see below);
+* ``whisper``: Whisper's own translate task, placed sentence by sentence (offline, the same model; see below);
 * ``llm``: any OpenAI-compatible chat endpoint, sentences with their neighbours as context;
 * ``cedict``: CC-CEDICT glosses of each jieba word (offline, word by word, good for study).
 
@@ -20,9 +20,9 @@ import numpy as np
 
 from app.language.gloss import GLOSS_MARK, cedict_gloss
 from app.language.subtitles import Cue
-from app.language.translate import (ENGLISH_SOURCES, English, LLMConfig, english_problem, english_too_short,
-                                    google_reachable, google_translate, hanzi_of, llm_translate,
-                                    sentences_of, share_over_cues)
+from app.language.translate import (ENGLISH_SOURCES, English, LLMConfig, Sentence, english_problem,
+                                    english_too_short, google_reachable, google_translate, llm_translate,
+                                    sentences_of, share_over_cues, show_english)
 from app.speech.audio import to_float32
 
 def resolve_source(source: str) -> tuple[str, list[str]]:
@@ -70,16 +70,19 @@ def english_for(cues: list[Cue], source: str, *, audio: np.ndarray | None = None
 
 
 # --- Whisper's English -------------------------------------------------------------------------
-# Whisper translates whole windows, not cues. Its English segments are cut into sentences, each
-# sentence placed on the timeline (the segment's span shared by length) and given to the Chinese
-# sentence (a run of cues up to 。！？ or a pause) it overlaps most; a sentence's English is then
-# shared over its cues by their length, at word boundaries. A sentence whose English is missing,
+# Whisper translates whole windows, not sentences. Its English segments are cut into sentences, each
+# English sentence placed on the timeline (the segment's span shared by length) and given to the
+# Chinese sentence (app.language.translate.sentences_of) it overlaps most; a sentence's English is
+# then shared over its cues by their length, at word boundaries. A sentence whose English is missing,
 # not Latin script, looping or far longer than its source is decoded again on its own audio
-# (batched, app.speech.batched.translate_spans);
-# if that fails too, it gets CC-CEDICT glosses, marked "[gloss]", and the user is told.
+# (batched, app.speech.batched.translate_spans); so is one whose English also covers a neighbour
+# left without any (Whisper often translates two short sentences as one English sentence: that
+# English would otherwise be shown for one of them and the other's retry repeat it).
+# If the retry fails too, the sentence gets CC-CEDICT glosses, marked "[gloss]", and the user is told.
 
 
 _ENGLISH_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+RETRY_MARGIN = 0.2  # seconds of audio around a sentence decoded again (never into its neighbours)
 
 
 def _english_pieces(segments: list) -> list[tuple[str, float, float]]:
@@ -96,34 +99,24 @@ def _english_pieces(segments: list) -> list[tuple[str, float, float]]:
     return pieces
 
 
-def place_english(segments: list, groups: list[list[Cue]]) -> list[tuple[list[Cue], str]]:
-    """Sentences with their English from timed English segments (see the comment above). Whisper
-    often translates two short Chinese sentences as one: a sentence left without English that the
-    same English piece overlaps joins its neighbour, and the English is shown over both."""
-    texts: list[list[str]] = [[] for _ in groups]
-    touched: list[set[int]] = [set() for _ in groups]  # which pieces overlap each sentence
-    for n, (text, start, end) in enumerate(_english_pieces(segments)):
-        overlaps = [min(end, g[-1].end) - max(start, g[0].start) for g in groups]
-        best = max(range(len(groups)), key=lambda i: (overlaps[i], -i))
+def place_english(segments: list, sentences: list[Sentence]) -> tuple[list[str], set[int]]:
+    """Each sentence's English from timed English segments (see the comment above), and the
+    sentences whose English also covers a neighbour that got none (to be decoded on their own)."""
+    texts: list[list[str]] = [[] for _ in sentences]
+    spans = [(s.start, s.end) for s in sentences]
+    overlapping: list[tuple[int, list[int]]] = []  # (sentence given the piece, the sentences it overlaps)
+    for text, start, end in _english_pieces(segments):
+        overlaps = [min(end, b) - max(start, a) for a, b in spans]
+        best = max(range(len(sentences)), key=lambda i: (overlaps[i], -i))
         if overlaps[best] <= 0:  # between sentences: the nearest one by midpoint
             middle = (start + end) / 2
-            best = min(range(len(groups)), key=lambda i: abs((groups[i][0].start + groups[i][-1].end) / 2 - middle))
+            best = min(range(len(sentences)), key=lambda i: abs((spans[i][0] + spans[i][1]) / 2 - middle))
         texts[best].append(text)
-        for i, overlap in enumerate(overlaps):
-            if overlap > 0:
-                touched[i].add(n)
-        touched[best].add(n)
-    placed: list[tuple[list[Cue], str]] = []
-    for i, group in enumerate(groups):
-        shares_piece = placed and touched[i] & touched[i - 1]
-        if not texts[i] and shares_piece:
-            placed[-1] = (placed[-1][0] + group, placed[-1][1])
-        elif placed and not placed[-1][1] and shares_piece:
-            placed[-1] = (placed[-1][0] + group, " ".join(texts[i]))
-        else:
-            placed.append((list(group), " ".join(texts[i])))
-    return placed
-
+        # A piece "covers" a sentence it overlaps by half of that sentence's length or more.
+        overlapping.append((best, [i for i, o in enumerate(overlaps) if i != best
+                                   and o >= 0.5 * max(spans[i][1] - spans[i][0], 1e-3)]))
+    shared = {best for best, others in overlapping if any(not texts[i] for i in others)}
+    return [" ".join(t) for t in texts], shared
 
 
 def whisper_english(cues: list[Cue], audio: np.ndarray, model, language: str | None, beam_size: int,
@@ -132,10 +125,12 @@ def whisper_english(cues: list[Cue], audio: np.ndarray, model, language: str | N
         segments, _ = model.transcribe(to_float32(audio), language=language, task="translate", beam_size=beam_size,
                                        vad_filter=True, temperature=0.0, condition_on_previous_text=False)
         english_segments = list(segments)
-    placed = place_english(english_segments, sentences_of(cues))
-    replaced = settle_sentences(placed, audio, model, language, beam_size, retry_short=True)
+    sentences = sentences_of(cues)
+    english, shared = place_english(english_segments, sentences)
+    replaced = settle_sentences(sentences, english, audio, model, language, beam_size, retry_short=True,
+                                redo=shared)
     if replaced:
-        return [f"Whisper's English was unusable for {replaced} of {len(placed)} sentences (not English, "
+        return [f"Whisper's English was unusable for {replaced} of {len(sentences)} sentences (not English, "
                 f"looping or missing): CC-CEDICT glosses are shown there, marked {GLOSS_MARK.strip()}."]
     return []
 
@@ -145,48 +140,66 @@ def whisper_english(cues: list[Cue], audio: np.ndarray, model, language: str | N
 # percentile): under 2 for 6 hanzi or more, a sentence is decoded again on its own audio. On 150
 # zh-synth dev clips joined into one file, chrF by sentence went from 38.7 to 43.9 (README).
 
-def settle_sentences(placed: list[tuple[list[Cue], str]], audio: np.ndarray, model, language: str | None,
-                     beam_size: int, retry_short: bool = False) -> int:
-    """Show each sentence's English over its cues. Sentences without usable English, or (with
-    `retry_short`, for Whisper's window English) with English too short to hold all of it, are
-    decoded again by Whisper, each on its own audio, all in one batched pass (the longer usable
-    answer is kept); what is still unusable gets marked glosses. Returns how many got glosses."""
-    hanzi = [hanzi_of(group) for group, _ in placed]
-    retry = [i for i, (_, english) in enumerate(placed)
-             if english_problem(english, hanzi[i]) or (retry_short and english_too_short(english, hanzi[i]))]
+def retry_spans(sentences: list[Sentence], which: list[int]) -> list[tuple[float, float, int]]:
+    """(start s, end s, characters) of each sentence in `which`: its words' time with a margin that
+    never reaches into the sentence before or after it."""
+    spans = []
+    for i in which:
+        start, end = sentences[i].start - RETRY_MARGIN, sentences[i].end + RETRY_MARGIN
+        if i > 0:
+            start = max(start, min(sentences[i - 1].end, sentences[i].start))
+        if i + 1 < len(sentences):
+            end = min(end, max(sentences[i + 1].start, sentences[i].end))
+        spans.append((max(0.0, start), end, len(sentences[i].hanzi)))
+    return spans
+
+
+def settle_sentences(sentences: list[Sentence], english: list[str], audio: np.ndarray, model,
+                     language: str | None, beam_size: int, retry_short: bool = False,
+                     redo: set[int] = frozenset()) -> int:
+    """Show each sentence's English over its cues. Sentences without usable English, (with
+    `retry_short`, for Whisper's window English) with English too short to hold all of it, or in
+    `redo` are decoded again by Whisper, each on its own audio, all in one batched pass; the retry
+    replaces English it finds unusable or (in `redo`) its own, else the longer usable answer is kept.
+    What is still unusable gets marked glosses. Returns how many got glosses."""
+    english = list(english)
+    hanzi = [s.hanzi for s in sentences]
+    retry = [i for i, text in enumerate(english)
+             if i in redo or english_problem(text, hanzi[i]) or (retry_short and english_too_short(text, hanzi[i]))]
     if retry:
         from app.speech.batched import translate_spans
 
-        spans = [(max(0.0, placed[i][0][0].start - 0.15), placed[i][0][-1].end + 0.15, len(hanzi[i])) for i in retry]
-        for i, english in zip(retry, translate_spans(model, audio, spans, language or "zh", beam_size)):
-            group, before = placed[i]
-            usable_before = english_problem(before, hanzi[i]) is None
-            if english_problem(english, hanzi[i]) is None and (not usable_before or len(english) > len(before)):
-                placed[i] = (group, english)
-    replaced = 0
-    for (group, english), text in zip(placed, hanzi):
-        if english_problem(english, text):
-            for cue in group:  # each cue glosses its own words, so the glosses line up with the hanzi
-                cue.english = GLOSS_MARK + cedict_gloss([w.text for w in cue.words])
+        for i, again in zip(retry, translate_spans(model, audio, retry_spans(sentences, retry), language or "zh",
+                                                   beam_size)):
+            usable_before = english_problem(english[i], hanzi[i]) is None
+            if english_problem(again, hanzi[i]) is None and (
+                    i in redo or not usable_before or len(again) > len(english[i])):
+                english[i] = again
+    replaced, shares = 0, []
+    for sentence, text in zip(sentences, english):
+        if english_problem(text, sentence.hanzi):
+            # each cue glosses its own words of the sentence, so the glosses line up with the hanzi
+            shares.append([GLOSS_MARK + cedict_gloss([w.text for w in words]) if any(not w.is_punct for w in words)
+                           else "" for _, words in sentence.pieces])
             replaced += 1
         else:
-            share_over_cues(english, group)
+            shares.append(share_over_cues(text, sentence))
+    show_english(sentences, shares)
     return replaced
 
 
 
 def llm_english(cues: list[Cue], config: LLMConfig, audio: np.ndarray, model, language: str | None,
                 beam_size: int) -> English:
-    groups = sentences_of(cues)
-    texts = [hanzi_of(g) for g in groups]
-    english, failure = llm_translate(texts, config)
-    placed = [(g, e or "") for g, e in zip(groups, english)]
-    unusable = sum(1 for g, e in placed if english_problem(e, hanzi_of(g)))
-    glossed = settle_sentences(placed, audio, model, language, beam_size)
+    sentences = sentences_of(cues)
+    english, failure = llm_translate([s.hanzi for s in sentences], config)
+    english = [e or "" for e in english]
+    unusable = sum(1 for s, e in zip(sentences, english) if english_problem(e, s.hanzi))
+    glossed = settle_sentences(sentences, english, audio, model, language, beam_size)
     if not unusable:
         return English("llm")
     reason = f" ({failure})" if failure else ""
     # When no sentence came from the LLM, the line is Whisper's: say so where the source is shown.
-    return English("whisper" if unusable == len(groups) else "llm", [f"The LLM gave no usable English for {unusable} of {len(groups)} sentences{reason}: Whisper's "
+    return English("whisper" if unusable == len(sentences) else "llm", [f"The LLM gave no usable English for {unusable} of {len(sentences)} sentences{reason}: Whisper's "
             f"English is shown there" + (f", CC-CEDICT glosses marked {GLOSS_MARK.strip()} for {glossed}"
                                          if glossed else "") + "."])
