@@ -142,7 +142,26 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"frame rate that frame gaps are counted in (default: {FRAME_RATE:g})")
     check.add_argument("--keep-punctuation", action="store_true",
                        help="accept a comma or full stop at the end of a line (files written with --keep-punctuation)")
+    _live_parser(commands)
     return parser
+
+
+def _live_parser(commands) -> None:
+    live = commands.add_parser("live", help="live captions from a file fed as a microphone would (real time, chunks)",
+                               description="Feed AUDIO to the live-caption transcriber (app/speech/live.py) as a "
+                                           "microphone would: in chunks, in real time with --realtime, else as fast "
+                                           "as decoding goes. Prints each committed piece with the moment it was "
+                                           "committed (seconds since the first sample: wall time with --realtime, "
+                                           "audio time otherwise). Committed text never changes.")
+    live.add_argument("audio", metavar="AUDIO", help="audio or video file")
+    live.add_argument("--realtime", action="store_true", help="feed at the pace the audio was spoken")
+    live.add_argument("--json", action="store_true",
+                      help="one JSON object per line: {text, start, end, committed_at}, seconds")
+    live.add_argument("--chunk", type=_positive_float, default=0.5, help="seconds per chunk fed (default 0.5)")
+    live.add_argument("--step", type=_positive_float, default=None,
+                      help="seconds of new audio between decodings (default: the live transcriber's, 1.0)")
+    live.add_argument("--language", default="zh", help="spoken language code (default: zh)")
+    model_arguments(live, suppress=True)
 
 
 def models_table() -> str:
@@ -208,6 +227,35 @@ def _transcribe_command(args) -> int:
               f"RTF {rtf:.2f}, English: {SOURCE_NAMES.get(job.transcript.english_source, 'none')} → "
               + ", ".join(str(p) for p in files.values()))
     return 1 if failures else 0
+
+
+def _live_command(args) -> int:
+    import json
+
+    from app.speech.audio import load_audio
+    from app.speech.live import LiveOptions, LiveTranscriber, replay
+    from app.speech.model import load_model
+
+    audio = load_audio(args.audio, args.max_duration)
+    options = LiveOptions(language=args.language)
+    if args.step:
+        options.step = args.step
+    model = load_model(args.model, None if args.device == "auto" else args.device, args.compute_type)
+    transcriber = LiveTranscriber(model, options)
+    for pieces in replay(transcriber, audio, args.realtime, args.chunk):
+        for p in pieces:
+            if args.json:
+                print(json.dumps({"text": p.text, "start": round(p.start, 3), "end": round(p.end, 3),
+                                  "committed_at": round(p.committed_at, 3)}, ensure_ascii=False), flush=True)
+            else:
+                print(f"{p.committed_at:8.2f} s  [{p.start:7.2f}–{p.end:7.2f}]  {p.text}", flush=True)
+    stats = transcriber.stats
+    print(f"{one_line(Path(args.audio).name)}: {len(transcriber.text)} characters committed in {len(transcriber.pieces)} "
+          f"pieces, {transcriber.received:.1f} s of audio, {stats.decodings} decodings "
+          f"({stats.decode_seconds:.1f} s)", file=sys.stderr)
+    if not transcriber.text:
+        raise UserError(f"{one_line(Path(args.audio).name)}: no speech found in the audio")
+    return 0
 
 
 def _deck(job, args, stem: str) -> dict[str, Path]:
@@ -288,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "transcribe":
             return _transcribe_command(args)
+        if args.command == "live":
+            return _live_command(args)
         if args.command == "pinyin":
             return _pinyin_command(args)
         if args.command == "check":

@@ -68,8 +68,10 @@ class Reference:
         return "".join(chars), breaks
 
 
-def build(kind: str, data: Path, out: Path, minutes: float, seed: int) -> tuple[Path, Reference]:
-    """The joined WAV and its reference (written once; a later call reads them back)."""
+def build(kind: str, data: Path, out: Path, minutes: float, seed: int,
+          clips: int | None = None) -> tuple[Path, Reference]:
+    """The joined WAV and its reference (written once; a later call reads them back). `clips`:
+    zh-synth stops after that many clips too (app.evaluation.live)."""
     from app.base.corpus import clip_path, read_split
     from app.speech.audio import SAMPLE_RATE, load_audio, write_audio
 
@@ -86,7 +88,7 @@ def build(kind: str, data: Path, out: Path, minutes: float, seed: int) -> tuple[
     low, high = SETS[kind]
     pieces, texts, spans, at = [], [], [], 0.0
     for folder, row in rows:
-        if kind != "real" and at >= minutes * 60:
+        if kind != "real" and (at >= minutes * 60 or (clips and len(texts) >= clips)):
             break
         audio = load_audio(clip_path(folder, row), dtype=np.int16)
         if pieces:

@@ -1,0 +1,151 @@
+"""Live captions measured without a person: a file of joined zh-synth clips fed to the live
+transcriber as a microphone would, then scored.
+
+    python -m app.evaluation.live ../shared/data/zh-synth --clips 60            # ~2 minutes, real time
+    python -m app.evaluation.live ../shared/data/zh-synth --clips 15 --no-realtime   # quick, audio time
+
+The file is app.evaluation.continuous's zh-synth file (seeded sample of test clips, 0.12-0.3 s
+apart), cut at `--clips` clips or `--minutes`. It is fed in 0.5-s chunks (`app.speech.live.replay`):
+with real time (the default) a chunk arrives when it would have been spoken and decoding competes
+with it for the CPU, as in the browser; with `--no-realtime` chunks follow as fast as decoding goes
+and moments are audio time (what an infinitely fast machine would show). Reported:
+
+* **latency**: for each word of the committed text (jieba), from the end of its audio (its last
+  character's end as the committing hypothesis timed it) to the moment it was committed; median and
+  95th percentile; and the first commit after the first speech;
+* **changed**: characters of committed text that a later moment no longer shows (each moment's
+  committed text must be a prefix of every later one): must be 0;
+* **CER** (normalised, app.language.text.cer) of the committed text against the reference and
+  against the offline transcription (the app's usual path, `app.speech.transcribe`, English none),
+  and the offline transcription's own CER against the reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from app.evaluation.continuous import SEED, build
+
+
+def changed_chars(moments: list[str]) -> int:
+    """Characters of each moment's committed text not kept as they were by the next moment."""
+    changed = 0
+    for before, after in zip(moments, moments[1:]):
+        same = 0
+        while same < min(len(before), len(after)) and before[same] == after[same]:
+            same += 1
+        changed += len(before) - same
+    return changed
+
+
+def word_latencies(char_commits) -> list[float]:
+    """Per committed word (jieba over the committed characters): commit moment of its last
+    character minus that character's end."""
+    from app.language.text import split_words
+
+    text = "".join(c.text for c, _ in char_commits)
+    out, at = [], 0
+    for word in split_words(text):
+        at += len(word)
+        char, moment = char_commits[at - 1]
+        out.append(moment - char.end)
+    return out
+
+
+def run_live(audio: np.ndarray, model, realtime: bool, step: float | None) -> dict:
+    from app.speech.live import LiveOptions, LiveTranscriber, replay
+
+    options = LiveOptions()
+    if step:
+        options.step = step
+    transcriber = LiveTranscriber(model, options)
+    moments: list[str] = []
+    started = time.perf_counter()
+    for _ in replay(transcriber, audio, realtime):
+        moments.append(transcriber.text)
+    latencies = word_latencies(transcriber.stats.char_commits)
+    first = transcriber.stats.char_commits[0] if transcriber.stats.char_commits else None
+    return {"text": transcriber.text, "changed": changed_chars(moments), "words": len(latencies),
+            "latency_median": float(np.median(latencies)) if latencies else None,
+            "latency_p95": float(np.percentile(latencies, 95)) if latencies else None,
+            "first_commit_at": first[1] if first else None, "first_speech_end": first[0].end if first else None,
+            "decodings": transcriber.stats.decodings, "decode_seconds": transcriber.stats.decode_seconds,
+            "wall_seconds": time.perf_counter() - started, "step": options.step}
+
+
+def run_offline(audio: np.ndarray, model) -> tuple[str, float]:
+    from app.speech.transcribe import TranscribeOptions, transcribe
+
+    started = time.perf_counter()
+    transcript = transcribe(audio, model, TranscribeOptions(language="zh", english="none"))
+    return transcript.text, time.perf_counter() - started
+
+
+def evaluate(data: Path, out: Path, clips: int | None, minutes: float, seed: int, realtime: bool,
+             step: float | None) -> dict:
+    from app.language.text import cer
+    from app.speech.audio import SAMPLE_RATE, load_audio
+    from app.speech.model import load_model
+
+    folder = out / f"zh-synth-{clips or 'all'}clips-{minutes:g}min-seed{seed}"
+    wav, reference = build("zh-synth", data, folder, minutes, seed, clips)
+    audio = load_audio(wav)
+    model = load_model()
+    live = run_live(audio, model, realtime, step)
+    offline, offline_seconds = run_offline(audio, model)
+    truth = "".join(reference.texts)
+    live.update(clips=len(reference.texts), seconds=audio.size / SAMPLE_RATE, realtime=realtime,
+                cer_live=cer([truth], [live["text"]]), cer_live_vs_offline=cer([offline], [live["text"]]),
+                cer_offline=cer([truth], [offline]), offline_seconds=offline_seconds, offline_text=offline,
+                wav=str(wav))
+    return live
+
+
+def report(r: dict) -> str:
+    mode = "real time" if r["realtime"] else "audio time (as fast as decoding goes)"
+    return (f"live captions, {r['clips']} zh-synth clips ({r['seconds'] / 60:.1f} min), {mode}, decoding every "
+            f"{r['step']:g} s of new audio: {r['words']} words committed; latency from the end of a word to its "
+            f"commit: median {r['latency_median']:.2f} s, p95 {r['latency_p95']:.2f} s; first commit at "
+            f"{r['first_commit_at']:.2f} s (its speech ended at {r['first_speech_end']:.2f} s); committed text "
+            f"changed: {r['changed']} characters; CER live {r['cer_live']:.2%}, offline {r['cer_offline']:.2%}, "
+            f"live against offline {r['cer_live_vs_offline']:.2%}; {r['decodings']} decodings, "
+            f"{r['decode_seconds']:.1f} s decoding for {r['seconds']:.1f} s of audio; offline path "
+            f"{r['offline_seconds']:.1f} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.evaluation.live", description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", type=Path, help="zh-synth (Common Voice layout)")
+    parser.add_argument("--clips", type=int, default=None, help="clips joined (default: up to --minutes)")
+    parser.add_argument("--minutes", type=float, default=2.0, help="length of the file at most (default 2)")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--no-realtime", dest="realtime", action="store_false",
+                        help="feed as fast as decoding goes; moments in audio time")
+    parser.add_argument("--step", type=float, default=None, help="seconds of new audio between decodings")
+    parser.add_argument("--out", type=Path, default=None, help="where the joined file goes (default: temporary)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
+    args = parser.parse_args(argv)
+    from app.base.errors import UserError
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="zimu-live-") as tmp:
+            result = evaluate(args.data, args.out or Path(tmp), args.clips, args.minutes, args.seed,
+                              args.realtime, args.step)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(report(result))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Live captions (app/speech/live.py): the LocalAgreement policy on its own (fast), and `python -m app
+live` on joined zh-synth clips as a learner runs it (model tier)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from app.evaluation.live import changed_chars, word_latencies
+from app.language.subtitles import Word
+from app.speech.live import Agreement, Char, chars_of, short_windows
+from tests.conftest import ROOT, joined_audio, read_split
+
+
+def hyp(text: str, start: float = 0.0, step: float = 0.2) -> list[Char]:
+    """A hypothesis: each character `step` seconds long from `start`."""
+    return [Char(c, start + i * step, start + (i + 1) * step) for i, c in enumerate(text)]
+
+
+def texts(chars: list[Char]) -> str:
+    return "".join(c.text for c in chars)
+
+
+def test_first_hypothesis_commits_nothing_and_agreement_commits_the_common_prefix():
+    policy = Agreement()
+    assert policy.insert(hyp("我们去")) == []
+    assert texts(policy.tentative) == "我们去"
+    assert texts(policy.insert(hyp("我们去北京"))) == "我们去"
+    assert texts(policy.tentative) == "北京"
+    assert texts(policy.insert(hyp("我们去北京吧"))) == "北京"
+    assert policy.text() == "我们去北京"
+
+
+def test_committed_text_never_changes_when_later_hypotheses_disagree():
+    policy = Agreement()
+    policy.insert(hyp("他努力挣钱"))
+    policy.insert(hyp("他努力正前养"))  # agrees on 他努力 only
+    assert policy.text() == "他努力"
+    policy.insert(hyp("她怒力挣钱养家"))  # a hypothesis that rewrites the start cannot touch it
+    assert policy.text() == "他努力"
+    # From 0.6 s on, where the committed text ends, the two last hypotheses disagree at once.
+    assert texts(policy.tentative) == "挣钱养家"
+
+
+def test_disagreeing_hypotheses_commit_nothing_until_two_agree():
+    policy = Agreement()
+    for text in ("这幅画", "那符话", "这服化"):
+        assert policy.insert(hyp(text)) == []
+    assert texts(policy.insert(hyp("这服化仿佛"))) == "这服化"
+
+
+def test_characters_before_the_committed_end_are_not_new_again():
+    policy = Agreement()
+    policy.insert(hyp("我们去北京"))
+    policy.insert(hyp("我们去北京"))
+    assert policy.text() == "我们去北京" and policy.last_end == pytest.approx(1.0)
+    # The same buffer decoded again: the committed characters come back with (almost) their times.
+    fresh = policy.fresh(hyp("我们去北京吃饭", start=0.03))
+    assert texts(fresh) == "吃饭" and fresh[0].start == pytest.approx(1.03)
+
+
+def test_a_repeated_committed_tail_is_dropped_but_reduplication_is_kept():
+    policy = Agreement()
+    policy.finish(hyp("我们去北京"))
+    # Timestamps drifted: 北京 comes back after the committed end; two or more characters repeated are dropped.
+    assert texts(policy.fresh(hyp("北京吃饭", start=1.0))) == "吃饭"
+    policy = Agreement()
+    policy.finish(hyp("谢"))
+    # 谢谢: the second 谢 starts where the first ends; one character alone is new speech.
+    assert texts(policy.fresh(hyp("谢", start=0.2))) == "谢"
+
+
+def test_finish_commits_the_rest_and_cut_moves_the_committed_end_to_the_pause():
+    policy = Agreement()
+    policy.insert(hyp("对手实力"))
+    assert texts(policy.finish()) == "对手实力" and policy.tentative == []
+    policy.cut(0.9)  # Whisper stretched 力 to 0.8 s, the pause after it is at 0.9
+    assert policy.last_end == 0.9
+    assert texts(policy.fresh(hyp("很强", start=0.95))) == "很强"
+
+
+def test_marks_ride_on_the_character_before_them():
+    chars = chars_of([Word("我们", 0.0, 0.4), Word("，", 0.4, 0.4), Word("去", 0.5, 0.7), Word("。", 0.7, 0.7)], 10.0)
+    assert [(c.text, c.mark) for c in chars] == [("我", ""), ("们", "，"), ("去", "。")]
+    assert chars[0].start == pytest.approx(10.0) and chars[1].end == pytest.approx(10.4)
+
+
+def test_changed_chars_counts_what_a_later_moment_no_longer_shows():
+    assert changed_chars(["", "我们", "我们去", "我们去北京"]) == 0
+    assert changed_chars(["我们", "我门去"]) == 1
+
+
+def test_word_latency_is_the_commit_moment_of_a_words_last_character_minus_its_end():
+    chars = hyp("我们去北京")  # 我们 / 去 / 北京
+    commits = [(c, moment) for c, moment in zip(chars, [1.0, 1.5, 1.5, 2.5, 3.0])]
+    assert word_latencies(commits) == pytest.approx([1.5 - 0.4, 1.5 - 0.6, 3.0 - 1.0])
+
+
+def test_short_windows_pad_only_inside_the_block_and_on_its_thread():
+    import threading
+
+    import faster_whisper.transcribe as fw
+
+    features = np.zeros((80, 250), dtype=np.float32)  # 2.5 s
+    with short_windows():
+        assert fw.pad_or_trim(features).shape[-1] == 400  # its own length rounded up, plus 1 s
+        seen = []
+        other = threading.Thread(target=lambda: seen.append(fw.pad_or_trim(features).shape[-1]))
+        other.start()
+        other.join()
+        assert seen == [3000]  # an upload decoding at the same time keeps Whisper's 30-s windows
+    assert fw.pad_or_trim(features).shape[-1] == 3000
+
+
+# ---- python -m app live ----------------------------------------------------------------------------
+
+def run_live(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "app", "live", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.mark.model
+def test_cli_prints_committed_pieces_as_json_lines(zh_synth, tmp_path):
+    from app.language.text import cer
+    from app.speech.audio import write_audio
+
+    rows = [r for r in read_split("test") if len(r["sentence"]) >= 8][:4]
+    wav = write_audio(joined_audio(rows, 0.6), tmp_path / "four.wav")
+    result = run_live(str(wav), "--json")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    pieces = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(pieces) >= 2
+    moments = [p["committed_at"] for p in pieces]
+    assert moments == sorted(moments)
+    assert all(p["start"] <= p["end"] for p in pieces)
+    text = "".join(p["text"] for p in pieces)
+    assert cer(["".join(r["sentence"] for r in rows)], [text]) < 0.3, text
+    assert "characters committed" in result.stderr
+
+
+@pytest.mark.model
+def test_cli_bad_input_is_one_error_line(bad_files):
+    for name in ("missing", "random"):
+        result = run_live(str(bad_files[name]))
+        assert result.returncode == 1
+        assert "Traceback" not in result.stderr
+        assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == \
+            result.stderr.strip().splitlines()[-1:], result.stderr
+    result = run_live(str(bad_files["silence"]))
+    assert result.returncode == 1 and result.stderr.strip().splitlines()[-1] == \
+        "error: silence.wav: no speech found in the audio"
