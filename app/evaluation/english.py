@@ -12,8 +12,9 @@ Chinese in them and empty lines (a learner can use neither). --csv writes every 
 
 --joined: the clips joined into one long file (0.6 s of silence between them), transcribed once per
 source as a user's file is (the batched path, Whisper's English decoded with the text). Scored
-"by sentence": each cue's English goes back to the clip its time overlaps most, and clips that one
-recognised sentence runs over are scored as one unit (`scoring_units`); also given: the whole
+"by sentence": each cue's English goes back to the clip most of its words fall in, and clips that one
+sentence of the transcript (or one cue) runs over are scored as one unit (`scoring_units`: the same
+units whatever the English source); also given: the whole
 file's English against all the references joined ("as one document", which forgives English placed
 on the wrong sentence and so reads higher).
 """
