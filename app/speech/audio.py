@@ -115,6 +115,34 @@ def load_audio(path: str | os.PathLike, max_duration: float = DEFAULT_MAX_DURATI
     return audio
 
 
+class StreamResampler:
+    """Microphone chunks (any rate, mono or multi-channel, int16 or float) as 16 kHz mono float32,
+    resampled continuously across chunks (one PyAV resampler per stream, so no clicks at joins)."""
+
+    def __init__(self) -> None:
+        self.rate: int | None = None
+        self._resampler = None
+
+    def __call__(self, rate: int, samples: np.ndarray) -> np.ndarray:
+        import av
+
+        samples = np.asarray(samples)
+        if samples.ndim == 2:
+            samples = to_float32(samples).mean(axis=1) if samples.dtype == np.int16 else samples.mean(axis=1)
+        if samples.dtype.kind == "i" and samples.dtype != np.int16:
+            samples = (samples / float(np.iinfo(samples.dtype).max)).astype(np.float32)
+        pcm = to_int16(samples.astype(np.float32) if samples.dtype.kind == "f" else samples)
+        if rate == SAMPLE_RATE:
+            return to_float32(pcm)
+        if self._resampler is None or rate != self.rate:
+            self.rate = rate
+            self._resampler = av.audio.resampler.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        frame = av.AudioFrame.from_ndarray(pcm[None, :], format="s16", layout="mono")
+        frame.sample_rate = rate
+        out = [f.to_ndarray().reshape(-1) for f in self._resampler.resample(frame)]
+        return to_float32(np.concatenate(out)) if out else np.zeros(0, dtype=np.float32)
+
+
 # Encoders by file suffix; lossy ones take the bitrate.
 _CODECS = {".mp3": "libmp3lame", ".ogg": "libopus", ".opus": "libopus", ".m4a": "aac", ".wav": "pcm_s16le",
            ".flac": "flac"}

@@ -89,11 +89,14 @@ class Agreement:
                     return new[n:]
         return new
 
-    def insert(self, hypothesis: list[Char]) -> list[Char]:
-        """Compare with the previous hypothesis; returns the characters committed now."""
+    def insert(self, hypothesis: list[Char], horizon: float = float("inf")) -> list[Char]:
+        """Compare with the previous hypothesis; returns the characters committed now. Only characters
+        ending by `horizon` may be committed (the last fraction of a second of audio is often a
+        syllable heard in part, which two hypotheses from nearly the same audio agree on wrongly)."""
         new = self.fresh(hypothesis)
         agreed = 0
-        while agreed < min(len(new), len(self.tentative)) and new[agreed].text == self.tentative[agreed].text:
+        while agreed < min(len(new), len(self.tentative)) and new[agreed].text == self.tentative[agreed].text \
+                and new[agreed].end <= horizon:
             agreed += 1
         self.tentative = new[agreed:]
         return self._commit(new[:agreed])
@@ -144,10 +147,12 @@ def chars_of(words: list[Word], offset: float) -> list[Char]:
 @dataclass
 class LiveOptions:
     language: str | None = "zh"
-    beam_size: int = 2
-    step: float = 1.0  # seconds of new audio between decodings
+    beam_size: int = 1  # greedy: on a loaded 2-core machine beam 2 fell behind real time
+    step: float = 0.5  # seconds of new audio between decodings (when decoding keeps up)
     trim_after: float = 2.0  # trim the buffer at a committed pause once it is this long
     max_buffer: float = 15.0  # trim at the last committed character beyond this
+    margin: float = 0.0  # seconds at the buffer's end whose characters wait for the next decoding
+    keep_committed: float | None = 3.0  # without a pause, trim to this much committed speech (None: don't)
     end_silence: float = 0.3  # a pause this long ends the utterance: its hypothesis is committed whole
     prompt_chars: int = 0  # committed characters before the buffer given as Whisper's prompt (0: none; see above)
     vad_threshold: float = 0.5
@@ -228,6 +233,25 @@ class LiveTranscriber:
         self.stats = Stats()
         self._vad = _vad_options(self.options.vad_threshold)
 
+    def warm(self) -> None:
+        """Load what the first decoding would otherwise wait for (Silero VAD, jieba and the text tools,
+        the model's first pass: seconds on 2 cores) before the first chunk comes; once per model."""
+        from app.speech.transcribe import warm_text_tools
+
+        if getattr(self.model, "zimu_live_warm", False):
+            return
+        warm_text_tools()
+        silence = np.zeros(SAMPLE_RATE, dtype=np.float32)
+        self.buffer = silence
+        self._speech()
+        self._decode()
+        self.buffer = np.zeros(0, dtype=np.float32)
+        self.stats = Stats()
+        try:
+            self.model.zimu_live_warm = True
+        except AttributeError:  # a model object that takes no attributes: warm each time
+            pass
+
     @property
     def received(self) -> float:
         return self.offset + self.buffer.size / SAMPLE_RATE
@@ -282,7 +306,7 @@ class LiveTranscriber:
             pieces = self._pieces(self.agreement.finish(hypothesis), True)
             self._cut(self.offset + min(length, speech[-1][1] + 0.05), clean=True)
             return pieces
-        pieces = self._pieces(self.agreement.insert(hypothesis), False)
+        pieces = self._pieces(self.agreement.insert(hypothesis, self.received - self.options.margin), False)
         self._trim(speech, length)
         return pieces
 
@@ -303,6 +327,10 @@ class LiveTranscriber:
                 return
         if length > self.options.max_buffer and reached > 0.5:
             self._cut(self.offset + reached)
+        elif self.options.keep_committed is not None and began - self.options.keep_committed > 0.5:
+            # Dense speech: no pause yet. Keep only `keep_committed` seconds of committed speech as
+            # context; the characters decoded from it again are left out by time (Agreement.fresh).
+            self._cut(self.offset + began - self.options.keep_committed)
 
     def _cut(self, at: float, clean: bool = False) -> None:
         """Start the buffer at `at`. `clean`: in a pause all committed speech is before (VAD says so):
