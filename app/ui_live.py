@@ -228,13 +228,14 @@ def make_restore(results_root: Path):
     def restore(name: str | None):
         """The page opened again: a session its tab left behind is shown with its kept text."""
         folder = results_root / Path(str(name or "")).name if name else None
+        nothing = (gr.skip(),) * 5 + (None,)
         if folder is None or not (folder / COMMITTED).is_file():
-            return gr.skip(), gr.skip(), gr.skip(), None
+            return nothing
         text = json.loads((folder / COMMITTED).read_text(encoding="utf-8")).get("text", "")
         wav = recording_of(folder)
         if not text or wav is None:
-            return gr.skip(), gr.skip(), gr.skip(), None
-        return (live_html(text, "", "cedict", {}), "Kept from your last live session on this page (results are "
+            return nothing
+        return ("live", gr.Group(visible=True), live_html(text, "", "cedict", {}), "Kept from your last live session on this page (results are "
                 "kept for an hour): its committed text is above; transcribe the recording for the full result.",
                 gr.Button(visible=True), str(wav))
 
@@ -254,5 +255,5 @@ def wire_live(demo, live: LiveParts, mic_parts: list, common: list, outputs: lis
     live.audio.stop_recording(stop, None, [live.view, live.status, live.recorded], show_progress="hidden").success(
         run, [live.recorded, *common], outputs, concurrency_id="model")
     live.kept.click(run, [live.recorded, *common], outputs, concurrency_id="model")
-    demo.load(restore, [live.browser], [live.view, live.status, live.kept, live.recorded])
+    demo.load(restore, [live.browser], [live.mode, live.group, live.view, live.status, live.kept, live.recorded])
     demo.unload(unload)

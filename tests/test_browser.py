@@ -242,3 +242,37 @@ def test_live_captions_from_the_fake_microphone_then_the_normal_result(playwrigh
         assert any(0x4E00 <= ord(c) <= 0x9FFF for c in committed)
     finally:
         browser.close()
+
+
+@pytest.mark.slow
+def test_live_text_is_kept_when_the_tab_closes_and_the_reopened_page_transcribes_it(playwright, app_url, zh_synth,
+                                                                                  tmp_path):
+    """Issue 28: a tab closed mid-session loses nothing committed: the page opened again (same browser)
+    shows the kept text, and its button gives the normal result from the kept recording."""
+    from app.evaluation.continuous import build
+
+    wav, _ = build("zh-synth", zh_synth, tmp_path, 0.5, 99)
+    fake_mic = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}%noloop"]
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_mic)
+    try:
+        context = browser.new_context(viewport={"width": 1280, "height": 1600})
+        page = context.new_page()
+        page.goto(app_url)
+        page.locator("#mic-mode").get_by_text("Live captions while you speak").click()
+        page.locator("#live-mic").get_by_role("button", name="Record", exact=True).click()
+        page.wait_for_function("document.querySelectorAll('#live-captions .cue > .word rt').length >= 8",
+                               timeout=60_000)
+        shown = page.locator("#live-captions").inner_text()
+        page.close()  # mid-sentence, no Stop
+        page = context.new_page()
+        page.goto(app_url)
+        page.locator("#live-kept").wait_for(state="visible", timeout=30_000)
+        kept = page.locator("#live-captions").inner_text()
+        committed = [c for c in shown if 0x4E00 <= ord(c) <= 0x9FFF]
+        assert sum(1 for c in kept if 0x4E00 <= ord(c) <= 0x9FFF) >= len(committed) // 2, (shown, kept)
+        page.locator("#live-kept").click()
+        page.wait_for_function(FINISHED, timeout=180_000)
+        assert any(0x4E00 <= ord(c) <= 0x9FFF for c in page.locator("#table").inner_text())
+    finally:
+        browser.close()
