@@ -76,11 +76,13 @@ def test_a_repeated_committed_tail_is_dropped_but_reduplication_is_kept():
 
 def test_finish_commits_the_rest_and_cut_moves_the_committed_end_to_the_pause():
     policy = Agreement()
-    policy.insert(hyp("对手实力"))
+    policy.insert(hyp("对手实力", step=0.25))
     assert texts(policy.finish()) == "对手实力" and policy.tentative == []
-    policy.cut(0.9)  # Whisper stretched 力 to 0.8 s, the pause after it is at 0.9
+    policy.cut(0.9)  # Whisper stretched 力 to 1.0 s, into the pause whose middle is at 0.9
     assert policy.last_end == 0.9
-    assert texts(policy.fresh(hyp("很强", start=0.95))) == "很强"
+    assert texts(policy.fresh(hyp("很强", start=0.85))) == "很强"
+    policy.cut(5.0)  # a cut never moves the committed end later
+    assert policy.last_end == 0.9
 
 
 def test_marks_ride_on_the_character_before_them():
