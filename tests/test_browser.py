@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 import shutil
 
@@ -115,6 +117,31 @@ def test_practice_tab_with_a_clip_as_the_recording(playwright, app_url, zh_synth
         assert row["sentence"] in page.locator("#practice-history").inner_text()
     finally:
         browser.close()
+
+
+@pytest.mark.slow
+def test_practice_listen_plays_the_sentence_normal_and_slow(page, app_url, voices, tmp_path):
+    """▶ Listen and ▶ Listen slowly put the synthesised reading in the player (it autoplays); the slow one
+    is the model's own slower speech (longer, not a stretched copy)."""
+    from app.speech.audio import SAMPLE_RATE, load_audio
+
+    page.goto(app_url)
+    page.get_by_role("tab", name="Practice").click()
+    page.locator("#practice-target textarea, #practice-target input").first.fill("我们一起去北京吧。")
+    page.locator("#practice-target-view ruby").first.wait_for(timeout=20_000)
+    seconds = {}
+    for button in ("#practice-listen", "#practice-listen-slow"):
+        before = page.evaluate("(document.querySelector('#practice-native a[href]') || {}).href || ''")
+        page.locator(button).click()
+        page.wait_for_function("(() => { const a = document.querySelector('#practice-native a[href]');"
+                               f" return a && a.href.endsWith('.wav') && a.href !== {json.dumps(before)}; }})()",
+                               timeout=120_000)
+        href = page.evaluate("document.querySelector('#practice-native a[href]').href")
+        wav = tmp_path / f"{button[1:]}.wav"
+        wav.write_bytes(page.request.get(href).body())
+        seconds[button] = load_audio(wav).size / SAMPLE_RATE
+    normal, slow = seconds["#practice-listen"], seconds["#practice-listen-slow"]
+    assert 1.0 < normal < 5.0 and 1.15 < slow / normal < 1.6, seconds
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from app.study.anki import WORD_FIELDS
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, FINISHED
 
 pytestmark = pytest.mark.slow
@@ -181,6 +182,27 @@ def test_hovering_a_word_shows_its_card(page):
     assert "in this video" in text
 
 
+def test_word_card_listen_plays_the_word_in_the_cards_reading(page):
+    word = page.locator("#transcript .word").nth(1)
+    hanzi = word.get_attribute("data-word")
+    word.click()  # pins the card
+    card = page.locator(".zimu-player .zimu-card")
+    card.locator(".card-listen").click()
+    page.wait_for_function("window.zimuPlayer.wordAudio && window.zimuPlayer.wordAudio.currentTime > 0.2",
+                           timeout=120_000)
+    assert card.locator(".card-listen-status").inner_text() == ""
+    url = page.evaluate("window.zimuPlayer.wordAudio.src")
+    seconds = page.evaluate("window.zimuPlayer.wordAudio.duration")
+    assert "/gradio_api/file=" in url and seconds > 0.3, (url, seconds)
+    # What was played is the card's reading, spoken by the default voice (the speech cache's file).
+    from app.speech import synthesis
+
+    card_data = page.evaluate(f"window.zimuPlayer.data.cards[{json.dumps(hanzi)}]")
+    expected = synthesis.speak_word(hanzi, card_data["syllables"], card_data["tones"])
+    assert url.endswith(expected.name)
+    page.mouse.click(5, 5)  # unpin
+
+
 def test_three_saved_words_export_as_an_anki_deck_with_their_clips(page, tmp_path):
     words = page.evaluate("Object.keys(window.zimuPlayer.data.cards)")[:3]
     assert len(words) == 3
@@ -210,10 +232,14 @@ def test_three_saved_words_export_as_an_anki_deck_with_their_clips(page, tmp_pat
         sound = next(f for f in fields if f.startswith("[sound:"))
         clip = sound[len("[sound:"):-1]
         assert clip in clips and len(clips[clip]) > 1000  # the sentence's audio is in the package
-        (tmp_path / clip).write_bytes(clips[clip])
         assert fields[0] in fields[4]  # the sentence it came from holds the word
+        # The word's own audio (synthesised), a file of its own beside the sentence clip.
+        spoken = fields[WORD_FIELDS.index("WordAudio")]
+        assert spoken.startswith("[sound:") and spoken[len("[sound:"):-1] in clips and spoken != sound
     from app.speech.audio import load_audio
 
+    for name, blob in clips.items():
+        (tmp_path / name).write_bytes(blob)
     assert all(load_audio(tmp_path / name).size > 0.3 * 16000 for name in clips)
 
 

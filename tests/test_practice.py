@@ -79,3 +79,28 @@ def test_pitch_tone_classifier_beats_chance(model, zh_synth):
     result = report(expected, heard)
     assert used >= 15
     assert result["accuracy_4"] >= 0.35, result
+
+
+def test_sandhi_stops_at_a_comma():
+    spoken = [s.spoken_tone for s in syllables("你好，我很好。")]
+    assert spoken == [2, 3, 2, 2, 3]  # ní hǎo, wó hén hǎo: the pause after 好 keeps it third
+
+
+def test_pitch_plot_lays_the_native_reading_over_the_learners_attempt(model, voices, zh_synth):
+    import numpy as np
+
+    from app.practice.assess import pitch_frame
+
+    row = next(r for r in read_split("test") if 8 <= len(r["sentence"]) <= 12)
+    attempt = load_audio(clip_path(row))
+    result = assess(attempt, row["sentence"], model)
+    native = load_audio(voices.speak_to_file(row["sentence"], voices.default_voice("male")))
+    frame = pitch_frame(result, native)
+    mine, theirs = frame[frame.series == "your pitch"], frame[frame.series == "native reading"]
+    assert len(theirs) > 20 and len(mine) > 10
+    # On the learner's time axis, from the first to the last voiced frame, and at the learner's pitch
+    # (a male voice shifted up to a female learner's median): shapes compare, registers don't matter.
+    voiced = result.pitch.times[~np.isnan(result.pitch.semitones)]
+    assert abs(theirs.time.min() - voiced[0]) < 0.02 and abs(theirs.time.max() - voiced[-1]) < 0.02
+    assert abs(theirs.semitones.median() - np.nanmedian(result.pitch.semitones)) < 0.5
+    assert "native reading" not in set(pitch_frame(result).series)

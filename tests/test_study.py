@@ -66,8 +66,21 @@ def test_vocabulary_keeps_words_at_or_above_the_level_and_leaves_names_out():
     assert "我" not in dict(words) and "工作" not in dict(words)  # HSK 1
 
 
-def test_word_deck_has_a_note_per_word_with_its_sentence_and_clip(tmp_path):
-    from app.study.anki import export_deck
+def test_word_deck_without_voices_keeps_its_notes_and_sentence_clips(tmp_path, monkeypatch):
+    from app.speech import synthesis
+    from app.study.anki import WORD_FIELDS, export_deck
+
+    monkeypatch.setenv(synthesis.VOICES_ENV, str(tmp_path / "no-voices"))  # a machine without the voices
+    audio = (np.sin(np.arange(16000 * 10) / 8) * 8000).astype(np.int16)
+    files = export_deck(CUES, audio, tmp_path, "deck", "Lesson 1", [("还", 0), ("一起", None)])
+    lines = files["csv"].read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3 and lines[0].endswith(",wordaudio") and lines[1].endswith(",")
+    assert WORD_FIELDS[-1] == "WordAudio"
+
+
+def test_word_deck_has_a_note_per_word_with_its_sentence_and_clip(tmp_path, voices):
+    from app.speech.audio import load_audio
+    from app.study.anki import WORD_FIELDS, export_deck
 
     audio = (np.sin(np.arange(16000 * 10) / 8) * 8000).astype(np.int16)  # 10 s, audible
     files = export_deck(CUES, audio, tmp_path, "deck", "Lesson 1", [("还", 0), ("一起", None), ("熊猫", None)])
@@ -81,6 +94,10 @@ def test_word_deck_has_a_note_per_word_with_its_sentence_and_clip(tmp_path):
     assert [n[0] for n in notes] == ["还", "一起"]
     assert notes[0][4] == "我还钱。" and notes[0][1] == "huán" and notes[0][2].startswith("to pay back")
     assert notes[1][4] == "我们一起去北京吧。" and notes[1][3] == "HSK 2"
-    assert sorted(media.values()) == sorted(n[7][len("[sound:"):-1] for n in notes)
+    # Each note: its sentence's clip and the word spoken alone, a file of its own (huán, as the card reads it).
+    spoken = [n[WORD_FIELDS.index("WordAudio")][len("[sound:"):-1] for n in notes]
+    assert sorted(media.values()) == sorted([n[7][len("[sound:"):-1] for n in notes] + spoken)
+    assert all((files["media"] / name).is_file() and load_audio(files["media"] / name).size > 0.3 * 16000
+               for name in spoken)
     lines = files["csv"].read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("word,pinyin,meaning,hsk") and len(lines) == 3

@@ -472,7 +472,10 @@ def syllables(text: str) -> list[Syllable]:
     from pypinyin.contrib.tone_convert import to_finals, to_initials
 
     out: list[Syllable] = []
+    clauses: list[int] = []  # sandhi runs inside a clause: a comma's pause stops it (你好，我们: hǎo stays 3)
     for w in words_with_pinyin(text):
+        if not w.syllables and any(unicodedata.category(c).startswith("P") for c in w.hanzi):
+            clauses.append(len(out))
         for hanzi, marked, written, tone in zip(w.hanzi, w.syllables, w.tones, w.citation):
             plain = marked.lower()
             if plain in ("r", hanzi):  # erhua r, or a character nothing could read
@@ -480,15 +483,21 @@ def syllables(text: str) -> list[Syllable]:
             else:
                 initial, final = to_initials(plain, strict=True), to_finals(plain, strict=True)
             out.append(Syllable(hanzi, marked, initial, final, tone, written))
-    return _third_tone_sandhi(out)
+    bounds = [0, *clauses, len(out)]
+    return [s for a, b in zip(bounds, bounds[1:]) for s in _third_tone_sandhi(out[a:b])]
 
 
 def _third_tone_sandhi(sylls: list[Syllable]) -> list[Syllable]:
-    """3-3 → 2-3 over the whole utterance (word boundaries do not stop it in fluent speech): in a
-    run of third tones every one but the last rises."""
+    """3-3 → 2-3 over a clause (word boundaries do not stop it in fluent speech): in a run of third
+    tones every one but the last rises."""
     from dataclasses import replace
 
-    spoken = [s.spoken_tone for s in sylls]
+    return [replace(s, spoken_tone=t) for s, t in zip(sylls, spoken_tones([s.spoken_tone for s in sylls]))]
+
+
+def spoken_tones(tones: list[int] | tuple[int, ...]) -> list[int]:
+    """Written tones of one clause → as spoken: in a run of third tones every one but the last rises."""
+    spoken = list(tones)
     i = 0
     while i < len(spoken):
         j = i
@@ -497,4 +506,4 @@ def _third_tone_sandhi(sylls: list[Syllable]) -> list[Syllable]:
         for k in range(i, j):
             spoken[k] = 2
         i = j + 1
-    return [replace(s, spoken_tone=t) for s, t in zip(sylls, spoken)]
+    return spoken

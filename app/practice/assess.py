@@ -176,8 +176,24 @@ def feedback_html(assessment: Assessment) -> str:
     return f'<div class="zimu-practice">{"".join(cells)}</div>'
 
 
-def pitch_frame(assessment: Assessment):
-    """Long-form table for gr.LinePlot: the learner's pitch per syllable and the expected shapes."""
+def _reference_rows(track, reference: np.ndarray) -> list[tuple[float, float, str]]:
+    """The native reading's pitch laid over the learner's: its voiced stretch stretched onto the learner's,
+    shifted so the two medians meet (a man's and a woman's voice then compare by shape)."""
+    from app.practice.tones import pitch_track
+
+    ref = pitch_track(reference)
+    mine, theirs = ~np.isnan(track.semitones), ~np.isnan(ref.semitones)
+    if mine.sum() < 3 or theirs.sum() < 3:
+        return []
+    (a, b), (c, d) = track.times[mine][[0, -1]], ref.times[theirs][[0, -1]]
+    shift = float(np.median(track.semitones[mine]) - np.median(ref.semitones[theirs]))
+    times = a + (ref.times[theirs] - c) * (b - a) / max(d - c, 1e-6)
+    return [(float(t), float(v) + shift, "native reading") for t, v in zip(times, ref.semitones[theirs])]
+
+
+def pitch_frame(assessment: Assessment, reference: np.ndarray | None = None):
+    """Long-form table for gr.LinePlot: the learner's pitch per syllable, the expected shapes and, given
+    the native reading's 16-kHz audio, its pitch on the learner's time axis."""
     import pandas as pd
 
     from app.practice.tones import expected_contour
@@ -193,6 +209,8 @@ def pitch_frame(assessment: Assessment):
         rows += [(float(t), float(v), "your pitch") for t, v in zip(track.times[inside], track.semitones[inside])]
         times, values = expected_contour(track, r.target.spoken_tone, r.start, r.end)
         rows += [(float(t), float(v), "expected") for t, v in zip(times, values)]
+    if reference is not None:
+        rows += _reference_rows(track, reference)
     return pd.DataFrame(rows, columns=["time", "semitones", "series"])
 
 

@@ -148,9 +148,10 @@ _CODECS = {".mp3": "libmp3lame", ".ogg": "libopus", ".opus": "libopus", ".m4a": 
            ".flac": "flac"}
 
 
-def write_audio(audio: np.ndarray, path: str | os.PathLike, bitrate: str = "64k") -> Path:
-    """Write 16 kHz mono audio (float32 or int16; e.g. for the UI's player or a practice clip) with
-    PyAV, in the format of the file's suffix (.mp3, .ogg/.opus, .m4a, .wav, .flac)."""
+def write_audio(audio: np.ndarray, path: str | os.PathLike, bitrate: str = "64k", rate: int = SAMPLE_RATE) -> Path:
+    """Write mono audio (float32 or int16, 16 kHz unless `rate` says otherwise; e.g. for the UI's player,
+    a practice clip, a synthesised word) with PyAV, in the format of the file's suffix (.mp3,
+    .ogg/.opus, .m4a, .wav, .flac)."""
     import av
 
     path = Path(path)
@@ -160,15 +161,15 @@ def write_audio(audio: np.ndarray, path: str | os.PathLike, bitrate: str = "64k"
     pcm = to_int16(audio)
     with av.open(str(path), mode="w") as container:
         # Opus runs at 48 kHz only; the resampler below converts to whatever the encoder takes.
-        stream = container.add_stream(codec, rate=48000 if codec == "libopus" else SAMPLE_RATE)
+        stream = container.add_stream(codec, rate=48000 if codec == "libopus" else rate)
         stream.layout = "mono"
         if codec not in ("pcm_s16le", "flac"):
             stream.bit_rate = int(float(bitrate.rstrip("kK")) * 1000)
         resampler = av.audio.resampler.AudioResampler(format=stream.format.name, layout="mono", rate=stream.rate)
-        step = SAMPLE_RATE * 10
+        step = rate * 10
         for start in range(0, pcm.size, step):
             frame = av.AudioFrame.from_ndarray(pcm[None, start:start + step], format="s16", layout="mono")
-            frame.sample_rate = SAMPLE_RATE
+            frame.sample_rate = rate
             for resampled in resampler.resample(frame):
                 container.mux(stream.encode(resampled))
         for resampled in resampler.resample(None):

@@ -179,7 +179,9 @@
     box.innerHTML = `<div class="card-head"><span class="card-hanzi">${esc(word)}</span> <span class="card-pinyin">${pinyin}</span></div>` +
       `<div class="card-meta"><span class="card-hsk">${level}</span> · <span class="card-count">${card.count}× in this video</span></div>` +
       `<ol class="card-senses">${senses}</ol>` +
-      `<button type="button" class="card-save" data-word="${esc(word)}" data-cue="${cueOf(el, word)}">${saved ? "Saved ✓ (remove)" : "Save word"}</button>`;
+      `<button type="button" class="card-listen" data-word="${esc(word)}" title="hear the word in a native voice (synthesised)">▶ Listen</button> ` +
+      `<button type="button" class="card-save" data-word="${esc(word)}" data-cue="${cueOf(el, word)}">${saved ? "Saved ✓ (remove)" : "Save word"}</button>` +
+      `<div class="card-listen-status" aria-live="polite"></div>`;
     box.hidden = false;
     if (el.closest(".zimu-card")) return;  // re-drawn after Save: stays where it is
     const r = el.getBoundingClientRect(), h = box.offsetHeight;
@@ -222,6 +224,34 @@
       " — hover a word and press “Save word”; export them below as an Anki deck.");
   }
 
+  // ---- ▶ on a word card: the server speaks the card's reading (gr.api "speak_word", cached there) ---
+
+  async function speakWord(button) {
+    const word = button.dataset.word, card = Z.data.cards[word];
+    const status = button.parentElement.querySelector(".card-listen-status");
+    const say = (text) => { if (status) status.textContent = text; };
+    say("…");
+    try {
+      const post = await fetch("/gradio_api/call/speak_word", {method: "POST", headers: {"Content-Type": "application/json"},
+        body: JSON.stringify({data: [word, card.syllables.join(" "), card.tones.join(" ")]})});
+      const {event_id} = await post.json();
+      const events = await (await fetch(`/gradio_api/call/speak_word/${event_id}`)).text();
+      const complete = events.match(/event: complete\ndata: (.*)/);
+      if (!complete) {
+        const error = events.match(/event: error\ndata: (.*)/);
+        say(error && error[1] !== "null" ? JSON.parse(error[1]) : "No native voice here.");
+        return;
+      }
+      const url = JSON.parse(complete[1])[0];
+      Z.wordAudio = Z.wordAudio || new Audio();
+      Z.wordAudio.src = url;
+      await Z.wordAudio.play();
+      say("");
+    } catch (err) {
+      say("The word could not be played.");
+    }
+  }
+
   function toggleSaved(word, cue) {
     Z.saved.has(word) ? Z.saved.delete(word) : Z.saved.set(word, {word, cue});
     syncSaved();
@@ -230,6 +260,8 @@
   document.addEventListener("click", (e) => {
     const t = e.target;
     if (!t.closest || !load()) return;
+    const listen = t.closest(".card-listen");
+    if (listen) { speakWord(listen); return; }
     const save = t.closest(".card-save");
     if (save) { toggleSaved(save.dataset.word, Number(save.dataset.cue)); showCard(save); Z.pinned = false; return; }
     const remove = t.closest(".saved-remove");

@@ -2,8 +2,8 @@
 
 Two kinds of deck:
 - sentence mining: one note per cue (hanzi, pinyin, English, the cue's audio clip);
-- words: one note per word (hanzi, pinyin, CC-CEDICT senses, HSK 3.0 level, and the sentence it came
-  from with its pinyin, English and audio clip).
+- words: one note per word (hanzi, pinyin, CC-CEDICT senses, HSK 3.0 level, the word's own audio in a
+  synthesised native voice, and the sentence it came from with its pinyin, English and audio clip).
 Clips are MP3 files named after the deck and the cue, so decks from different videos never collide in
 Anki's one media folder. Note GUIDs come from the deck name and the text, so importing a deck again
 updates its notes instead of adding copies.
@@ -31,7 +31,7 @@ CSS = (".card { font-family: 'Noto Sans CJK SC', sans-serif; font-size: 22px; te
 SENTENCE_MODEL_ID, WORD_MODEL_ID = 1_607_392_319, 1_607_392_320
 SENTENCE_FIELDS = ["Hanzi", "Pinyin", "English", "Audio", "Ruby", "Source"]
 WORD_FIELDS = ["Word", "Pinyin", "Meaning", "HSK", "Sentence", "SentencePinyin", "SentenceEnglish", "Audio",
-               "Ruby", "SentenceRuby", "Source"]
+               "Ruby", "SentenceRuby", "Source", "WordAudio"]
 
 
 def _models():
@@ -47,7 +47,7 @@ def _models():
         WORD_MODEL_ID, "Zimu word", fields=[{"name": f} for f in WORD_FIELDS], css=CSS,
         templates=[{"name": "Recognise",
                     "qfmt": '<div class="hanzi">{{Word}}</div><div>{{Sentence}}</div>',
-                    "afmt": '<div class="hanzi">{{Ruby}}</div><div>{{Pinyin}} · {{HSK}}</div><hr id=answer>'
+                    "afmt": '<div class="hanzi">{{Ruby}}</div><div>{{Pinyin}} · {{HSK}}</div>{{WordAudio}}<hr id=answer>'
                             '<div class="english">{{Meaning}}</div><div>{{SentenceRuby}}</div>'
                             '<div class="english">{{SentenceEnglish}}</div>{{Audio}}'
                             '<div class="meta">{{Source}}</div>'}])
@@ -58,6 +58,21 @@ def _models():
 class Note:
     fields: dict[str, str]
     clip: Path | None  # the audio file its [sound:] field names
+    word_audio: Path | None = None  # the word spoken alone (word notes)
+
+
+def word_audio(word, media: Path, title: str) -> Path | None:
+    """The word (a WordPinyin, in its sentence's reading) spoken by the default native voice as MP3, or
+    None where no voice is available (the note keeps its sentence clip)."""
+    from app.speech import synthesis
+
+    if synthesis.unavailable_reason():
+        return None
+    path = media / f"{_prefix(title)}-w{zlib.crc32((word.hanzi + word.pinyin).encode('utf-8')):08x}.mp3"
+    if not path.is_file():
+        audio = synthesis.speak_phonemes(synthesis.word_phonemes(word.hanzi, word.syllables, word.tones))
+        write_audio(audio, path, rate=synthesis.SAMPLE_RATE)
+    return path
 
 
 def clip(audio: np.ndarray, cue: Cue, path: Path) -> Path:
@@ -113,11 +128,13 @@ def word_notes(cues: list[Cue], words: list[tuple[str, int | None]], audio: np.n
         # The word as its sentence reads it (还 in 还钱 is huán), not as it reads alone.
         reading = next((t.word for t in cue_tokens(cue) if t.word.hanzi == word), None) or word_pinyin(word)
         level = hsk_level(word)
+        spoken = word_audio(reading, media, title)
         notes.append(Note({"Word": word, "Pinyin": reading.pinyin, "Meaning": "; ".join(senses(reading)),
                            "HSK": f"HSK {level if level < 7 else '7-9'}" if level else "",
                            "Sentence": cue.hanzi, "SentencePinyin": cue.pinyin, "SentenceEnglish": cue.english,
                            "Audio": f"[sound:{clips[index].name}]", "Ruby": tone_html(word),
-                           "SentenceRuby": tone_html(cue.hanzi), "Source": title}, clips[index]))
+                           "SentenceRuby": tone_html(cue.hanzi), "Source": title,
+                           "WordAudio": f"[sound:{spoken.name}]" if spoken else ""}, clips[index], spoken))
     return notes
 
 
@@ -160,7 +177,7 @@ def write_apkg(notes: list[Note], path: Path, title: str, kind: str) -> Path:
         key = note.fields[names[0]] + "\x1f" + note.fields.get("Sentence", "")
         deck.add_note(genanki.Note(model=model, fields=[note.fields[n] for n in names],
                                    guid=genanki.guid_for(title, kind, key), tags=["zimu", kind]))
-    media = sorted({str(n.clip) for n in notes if n.clip is not None})
+    media = sorted({str(p) for n in notes for p in (n.clip, n.word_audio) if p is not None})
     genanki.Package(deck, media_files=media).write_to_file(str(path))
     return path
 
@@ -169,7 +186,8 @@ def write_csv(notes: list[Note], path: Path, kind: str) -> Path:
     """Pleco reads the first three columns (hanzi, pinyin, meaning); Anki maps every column. Rich
     fields (ruby HTML) are left out: this is the plain-text copy."""
     columns = (["Hanzi", "Pinyin", "English", "Audio", "Source"] if kind == "sentence" else
-               ["Word", "Pinyin", "Meaning", "HSK", "Sentence", "SentencePinyin", "SentenceEnglish", "Audio", "Source"])
+               ["Word", "Pinyin", "Meaning", "HSK", "Sentence", "SentencePinyin", "SentenceEnglish", "Audio", "Source",
+                "WordAudio"])
     with open(path, "w", encoding="utf-8", newline="") as f:
         out = csv.writer(f)
         out.writerow([c.lower() for c in columns])
