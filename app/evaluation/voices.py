@@ -113,20 +113,30 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"offer voices at or under this CER %% (default: {RELATIVE_BAR} × the control's)")
     parser.add_argument("--no-control", action="store_true", help="skip zh-synth's own clips")
     parser.add_argument("--write", action="store_true", help="store the figures and the offered list in voices.json")
+    parser.add_argument("--partial", type=Path, default=None,
+                        help="where figures are kept between voices (default: a file in the temp folder)")
     args = parser.parse_args(argv)
     if not (args.corpus / "dev.tsv").is_file():
         print(f"error: {args.corpus} is not a Common Voice layout folder (no dev.tsv)", file=sys.stderr)
         return 1
     rows = sentences(args.corpus, args.sentences)
     model = load_model(None, compute_type="int8")
+    # Figures so far, kept after each voice: an interrupted run (a long one on 2 cores) goes on where it stopped.
+    partial = args.partial or Path(tempfile.gettempdir()) / f"zimu-voices-{args.front_end}-{len(rows)}.json"
+    done = json.loads(partial.read_text(encoding="utf-8")) if partial.is_file() else {}
+    control = None if args.no_control else done.get("control")
+    if control is None and not args.no_control:
+        control = done["control"] = score_control(model, rows)
+        partial.write_text(json.dumps(done), encoding="utf-8")
+    if control is not None:
+        print(f"zh-synth voice (control)\tCER {control:.2f} %", flush=True)
     results = {}
     for voice in args.voices:
-        results[voice] = score_voice(model, voice, rows, args.front_end)
+        results[voice] = done.get(voice) or score_voice(model, voice, rows, args.front_end)
+        done[voice] = results[voice]
+        partial.write_text(json.dumps(done), encoding="utf-8")
         print(f"{voice}\tCER {results[voice]['cer']:.2f} %\t{results[voice]['seconds_per_second']:.2f} s per s",
               flush=True)
-    control = None if args.no_control else score_control(model, rows)
-    if control is not None:
-        print(f"zh-synth voice (control)\tCER {control:.2f} %")
     if args.write:
         if args.threshold is None and control is None:
             print("error: --write needs the control (drop --no-control) or --threshold", file=sys.stderr)
