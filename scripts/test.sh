@@ -24,6 +24,8 @@ if [ -z "${ZIMU_SKIP_SETUP:-}" ]; then
   # python3-venv where the environment is needed.
   packages=(ffmpeg chromium fonts-noto-cjk)
   [ "$python" = python3 ] || packages+=(python3-venv)
+  # npm fetches the synthesised voices (the npm package kokoro-js) where the machine has no Node.js yet.
+  command -v npm >/dev/null || packages+=(npm)
   if command -v apt-get >/dev/null; then
     as_root=()
     [ "$(id -u)" -eq 0 ] || as_root=(sudo)

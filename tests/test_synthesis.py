@@ -126,3 +126,17 @@ def test_what_was_spoken_is_cached(voices):
     first = voices.speak_to_file("我们是同学。")
     stamp = first.stat().st_mtime_ns
     assert voices.speak_to_file("我们是同学。") == first and first.stat().st_mtime_ns == stamp
+
+
+def test_without_npm_or_the_hub_the_reason_names_both_routes(tmp_path, monkeypatch):
+    """A first start with no voices yet, no npm and no Hub: one line saying why, per route."""
+    import shutil
+
+    monkeypatch.delenv(synthesis.VOICES_ENV, raising=False)
+    monkeypatch.setenv("ZIMU_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    with pytest.raises(UserError) as info:
+        synthesis.voices_dir()
+    line = str(info.value)
+    assert "\n" not in line and "npm: no npm on this machine" in line and "hub:" in line
