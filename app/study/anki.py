@@ -66,7 +66,7 @@ def word_audio(word, media: Path, title: str) -> Path | None:
     None where no voice is available (the note keeps its sentence clip)."""
     from app.speech import synthesis
 
-    if synthesis.unavailable_reason():
+    if synthesis.unavailable_reason() or not synthesis.offered_voices():
         return None
     path = media / f"{_prefix(title)}-w{zlib.crc32((word.hanzi + word.pinyin).encode('utf-8')):08x}.mp3"
     if not path.is_file():
