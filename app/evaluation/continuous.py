@@ -4,10 +4,12 @@ for where the reader sees sentences and clauses end.
     python -m app.evaluation.continuous real ../real-speech --out ../continuous
     python -m app.evaluation.continuous zh-synth ../shared/data/zh-synth --out ../continuous
     python -m app.evaluation.continuous real ../real-speech --out ../continuous --batch-size 1   # sequential path
+    python -m app.evaluation.continuous voices ../shared/data/zh-synth --out ../continuous   # many-voice narration
 
 `real`: every clip of the real-speech set (`python -m training.real_speech fetch ../real-speech`), dev
 then test in list order, 0.2–0.4 s of silence between clips. `zh-synth`: a seeded sample of test
-clips up to `--minutes`, 0.12–0.3 s between them. Gaps are drawn with `--seed`, so the file is the
+clips up to `--minutes`, 0.12–0.3 s between them. `voices`: the same sentences narrated by the offered
+synthesised voices, a paragraph (3–5 sentences) each in turn, speeds 0.9–1.1, 0.12–0.3 s between sentences. Gaps are drawn with `--seed`, so the file is the
 same every time. The file is transcribed by the app's pipeline (English none), its SRT and TXT
 written, and scored against the clips' transcripts:
 
@@ -39,7 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-SETS = {"real": (0.2, 0.4), "zh-synth": (0.12, 0.3)}
+SETS = {"real": (0.2, 0.4), "zh-synth": (0.12, 0.3), "voices": (0.12, 0.3)}
+PARAGRAPH = (3, 5)  # `voices`: sentences a voice narrates before the next voice takes over
 CLAUSE_MARKS = set("，。？！；：")
 SENTENCE_MARKS = set("。？！")
 SEED = 1234
@@ -68,6 +71,33 @@ class Reference:
         return "".join(chars), breaks
 
 
+def _narrators(rng: random.Random):
+    """An endless sequence of (voice, sentences left): the offered voices take turns, a paragraph each."""
+    from app.speech import synthesis
+
+    voices = [v.name for v in synthesis.offered_voices()]
+    if not voices:
+        raise SystemExit("error: no voice is offered (python -m app.evaluation.voices … --write)")
+    state = {"voice": None, "left": 0}
+
+    def next_voice() -> str:
+        if state["left"] == 0:
+            state["voice"] = rng.choice([v for v in voices if v != state["voice"]] or voices)
+            state["left"] = rng.randint(*PARAGRAPH)
+        state["left"] -= 1
+        return state["voice"]
+    return next_voice
+
+
+def _narrated(text: str, rng: random.Random, narrators, tmp: Path) -> np.ndarray:
+    """`text` spoken by the narrating voice, at a speed drawn per sentence, as 16-kHz int16."""
+    from app.speech import synthesis
+    from app.speech.audio import load_audio
+
+    path = synthesis.write_wav(synthesis.speak(text, narrators(), round(rng.uniform(0.9, 1.1), 2)), tmp / "s.wav")
+    return load_audio(path, dtype=np.int16)
+
+
 def build(kind: str, data: Path, out: Path, minutes: float, seed: int,
           clips: int | None = None) -> tuple[Path, Reference]:
     """The joined WAV and its reference (written once; a later call reads them back). `clips`:
@@ -86,11 +116,14 @@ def build(kind: str, data: Path, out: Path, minutes: float, seed: int,
         rows = [(data, row) for row in read_split(data, "test")]
         rng.shuffle(rows)
     low, high = SETS[kind]
+    narrators = _narrators(rng) if kind == "voices" else None
+    tmp = Path(tempfile.mkdtemp(prefix="zimu-narration-"))
     pieces, texts, spans, at = [], [], [], 0.0
     for folder, row in rows:
         if kind != "real" and (at >= minutes * 60 or (clips and len(texts) >= clips)):
             break
-        audio = load_audio(clip_path(folder, row), dtype=np.int16)
+        audio = (_narrated(row["sentence"], rng, narrators, tmp) if kind == "voices"
+                 else load_audio(clip_path(folder, row), dtype=np.int16))
         if pieces:
             gap = rng.uniform(low, high)
             pieces.append(np.zeros(int(round(gap * SAMPLE_RATE)), dtype=np.int16))
