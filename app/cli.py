@@ -344,10 +344,11 @@ def unique_stem(stem: str, used: set[str]) -> str:
 def _voices_table() -> str:
     from app.speech import synthesis
 
-    rows = ["voice\tsex\tCER (embedded Whisper)\toffered"]
+    rows = ["voice\tsex\tCER (embedded Whisper)\ttone shapes as intended\toffered"]
     for v in synthesis.all_voices():
         cer = f"{v.cer:.2f} %" if v.cer is not None else "not measured"
-        rows.append(f"{v.name}\t{v.sex}\t{cer}\t{'yes' if v.offered else 'no'}")
+        shapes = f"{v.tone_shapes:.0%}" if v.tone_shapes is not None else "not measured"
+        rows.append(f"{v.name}\t{v.sex}\t{cer}\t{shapes}\t{'yes' if v.offered else 'no'}")
     return "\n".join(rows)
 
 

@@ -51,8 +51,9 @@ LEGEND = '<div class="zimu-legend">' + "".join(
 
 
 VOICE_NOTE = ("▶ Listen plays a synthesised native reading (Kokoro-82M) of exactly the pinyin shown: tones, 一/不 "
-              "and third-tone sandhi as spoken. Its tones are a model's, measured in the README (\"Voices\"): "
-              "imitate the melody of the sentence, and check single tones against the pinyin colours.")
+              "and third-tone sandhi as spoken. Its tones are a model's: measured in a carrier sentence, the "
+              "female voice's tone shapes were right for 35 of 40 syllables, the male voice's for 23 (README, "
+              "\"Voices\"). Imitate the melody of the sentence; take single tones from the pinyin colours.")
 
 
 def listen(text: str, sex: str, speed: float) -> str:

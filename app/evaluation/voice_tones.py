@@ -20,6 +20,7 @@ model with exactly that tone. Two judges:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 import numpy as np
@@ -108,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.evaluation.voice_tones", description=__doc__.split("\n\n")[0])
     parser.add_argument("--voices", nargs="*", default=None, help="default: the offered voices")
     parser.add_argument("--whisper", action="store_true", help="also ask the embedded Whisper base")
+    parser.add_argument("--write", action="store_true",
+                        help="store each voice's figures in app/speech/voices.json (the menus put the best-toned first)")
     args = parser.parse_args(argv)
     reason = synthesis.unavailable_reason()
     if reason:
@@ -121,10 +124,17 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model(None, compute_type="int8")
     print("voice\tcarriers\tshape judge: intended tone\tPractice's classifier: intended tone"
           + ("\tWhisper: intended\tWhisper: other tone" if model else ""))
+    table = synthesis._measured()
     for voice in voices:
         r = score_voice(voice, model)
+        if args.write:
+            table.setdefault("voices", {}).setdefault(voice, {"cer": None, "offered": False})["tones"] = r
         extra = f"\t{r['whisper_intended']}\t{r['whisper_other_tone']}" if model else ""
         print(f"{voice}\t{r['carriers']}\t{r['shape_right']}\t{r['pitch_right']}{extra}", flush=True)
+    if args.write:
+        table["tones_command"] = "python -m app.evaluation.voice_tones --voices … --write"
+        synthesis._VOICES_FILE.write_text(json.dumps(table, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {synthesis._VOICES_FILE}")
     return 0
 
 

@@ -72,6 +72,7 @@ class Voice:
     sex: str  # "female" / "male"
     cer: float | None  # embedded Whisper's CER on this voice (voices.json), None before it is measured
     offered: bool
+    tone_shapes: float | None = None  # share of carrier syllables whose pitch shape is the intended tone
 
     @property
     def label(self) -> str:
@@ -89,14 +90,21 @@ def _measured() -> dict:
 def all_voices() -> list[Voice]:
     """Every Mandarin voice with its measured CER; `offered` as voices.json decided it."""
     table = _measured().get("voices", {})
-    return [Voice(n, "female" if n.startswith("zf_") else "male", table.get(n, {}).get("cer"),
-                  bool(table.get(n, {}).get("offered"))) for n in VOICE_NAMES]
+    out = []
+    for n in VOICE_NAMES:
+        row = table.get(n, {})
+        tones = row.get("tones") or {}
+        shapes = tones["shape_right"] / tones["carriers"] if tones.get("carriers") else None
+        out.append(Voice(n, "female" if n.startswith("zf_") else "male", row.get("cer"), bool(row.get("offered")),
+                         shapes))
+    return out
 
 
 def offered_voices(sex: str | None = None) -> list[Voice]:
-    """The voices a learner may pick, best measured first; `sex` "female"/"male" narrows them."""
+    """The voices a learner may pick; `sex` "female"/"male" narrows them. The best-toned first (a learner
+    imitates the melody), then the best understood."""
     voices = [v for v in all_voices() if v.offered and (sex is None or v.sex == sex)]
-    return sorted(voices, key=lambda v: v.cer if v.cer is not None else 1.0)
+    return sorted(voices, key=lambda v: (-(v.tone_shapes or 0.0), v.cer if v.cer is not None else 100.0))
 
 
 def default_voice(sex: str = "female") -> str:
