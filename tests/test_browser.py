@@ -22,6 +22,13 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+def fake_microphone(playwright, wav):
+    """Chromium whose microphone plays `wav` once (its fake capture device), as a learner speaking."""
+    fake_mic = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}%noloop"]
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_mic)
+
+
 @pytest.fixture(scope="module")
 def playwright():
     from playwright.sync_api import sync_playwright
@@ -99,9 +106,7 @@ def test_practice_tab_with_a_clip_as_the_recording(playwright, app_url, zh_synth
     row = next(r for r in read_split("test") if 8 <= len(r["sentence"]) <= 12)
     audio = load_audio(clip_path(row))
     wav = write_audio(audio, tmp_path / "attempt.wav")
-    fake_mic = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}%noloop"]
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_mic)
+    browser = fake_microphone(playwright, wav)
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 1600})
         page.goto(app_url)
@@ -239,9 +244,7 @@ def test_live_captions_from_the_fake_microphone_then_the_normal_result(playwrigh
     audio = load_audio(wav)
     seconds = audio.size / SAMPLE_RATE
     first_speech = get_speech_timestamps(audio)[0]["start"] / SAMPLE_RATE
-    fake_mic = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}%noloop"]
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_mic)
+    browser = fake_microphone(playwright, wav)
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 1600})
         page.goto(app_url)
@@ -279,9 +282,7 @@ def test_live_text_is_kept_when_the_tab_closes_and_the_reopened_page_transcribes
     from app.evaluation.continuous import build
 
     wav, _ = build("zh-synth", zh_synth, tmp_path, 0.5, 99)
-    fake_mic = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}%noloop"]
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + fake_mic)
+    browser = fake_microphone(playwright, wav)
     try:
         context = browser.new_context(viewport={"width": 1280, "height": 1600})
         page = context.new_page()
