@@ -62,8 +62,7 @@ def _spoken(text: str, voice: str, front_end: str, folder: Path):
 
     started = time.perf_counter()
     if front_end == "misaki":
-        style = synthesis._style(voice)
-        audio = synthesis._infer(_misaki_phonemes(text), style, 1.0)
+        audio = synthesis.speak_phonemes(_misaki_phonemes(text), voice)
     else:
         audio = synthesis.speak(text, voice)
     took = time.perf_counter() - started

@@ -264,6 +264,11 @@ def _syllable_ipa(letters: str, tone: int) -> str:
     return ZHG2P.py2ipa(f"{letters}{tone}").replace(chr(815), "")  # misaki drops the non-syllabic mark too
 
 
+def _ipa(marked: str, tone: int) -> str:
+    """One written syllable ('hǎo', an erhua 'r') spoken with `tone`."""
+    return "ɚ" if marked == "r" else _syllable_ipa(_letters(marked), tone)
+
+
 def _letters(marked: str) -> str:
     """'nǚ' → 'nv', 'hǎo' → 'hao' (pypinyin's numbered letters, tone stripped)."""
     from pypinyin.contrib.tone_convert import to_normal
@@ -288,7 +293,7 @@ def phonemes(text: str) -> str:
             ipa = ""
             for marked in w.syllables:
                 tone = next(spoken)
-                ipa += "ɚ" if marked == "r" else _syllable_ipa(_letters(marked), tone) if marked != w.hanzi else ""
+                ipa += _ipa(marked, tone) if marked != w.hanzi else ""  # a hanzi nothing could read: skipped
             if w.joins_previous and words and words[-1][-1:] not in ",.!?:;…":
                 words[-1] += ipa
             else:
@@ -374,7 +379,7 @@ def write_wav(audio: np.ndarray, path: str | os.PathLike, rate: int = SAMPLE_RAT
 def _cached(ipa: str, voice: str, speed: float) -> Path:
     """A WAV of these phonemes in the speech cache, made once per voice, speed and phonemes."""
     key = hashlib.sha1(f"{voice}|{check_speed(speed):.3f}|{ipa}".encode()).hexdigest()[:20]
-    target = cache_dir() / "speech" / f"{voice}-{key}.wav"
+    target = speech_folder() / f"{voice}-{key}.wav"
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, staging = tempfile.mkstemp(suffix=".wav", dir=target.parent)
@@ -406,8 +411,7 @@ def word_phonemes(word: str, syllables: list[str] | tuple[str, ...] | None = Non
         syllables, tones = read.syllables, read.tones
     if not syllables:
         raise UserError(f"{word!r} has no hanzi to speak")
-    ipa = "".join("ɚ" if s == "r" else _syllable_ipa(_letters(s), t)
-                  for s, t in zip(syllables, pinyin.spoken_tones(tones)))
+    ipa = "".join(_ipa(s, t) for s, t in zip(syllables, pinyin.spoken_tones(tones)))
     if len(syllables) == 1:
         return phonemes(CARRIER.format("").rstrip("。")) + " " + ipa + "."
     return ipa
