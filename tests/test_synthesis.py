@@ -140,3 +140,29 @@ def test_without_npm_or_the_hub_the_reason_names_both_routes(tmp_path, monkeypat
         synthesis.voices_dir()
     line = str(info.value)
     assert "\n" not in line and "npm: no npm on this machine" in line and "hub:" in line
+
+
+def test_timed_speech_knows_where_every_syllable_is(voices):
+    """The durations output accounts for every sample, and each syllable's span holds its voice: the
+    comma's pause and the lead-in before the first syllable are near silence, every syllable is not."""
+    spoken = voices.speak_timed("你好，我们一起去北京吧。", voices.default_voice())
+    assert [s.hanzi for s in spoken.syllables] == list("你好我们一起去北京吧")
+    assert all(a < b for a, b in spoken.spans) and all(b <= c for (_, b), (c, _) in zip(spoken.spans, spoken.spans[1:]))
+    assert spoken.spans[-1][1] <= len(spoken.audio) / voices.SAMPLE_RATE + 1e-6
+
+    def loudness(start, end):
+        part = spoken.audio[int(start * voices.SAMPLE_RATE):int(end * voices.SAMPLE_RATE)]
+        return float(np.sqrt(np.mean(part ** 2)))
+
+    syllables = [loudness(*span) for span in spoken.spans]
+    comma = loudness(spoken.spans[1][1] + 0.01, spoken.spans[2][0] - 0.01)
+    assert min(syllables) > 4 * loudness(0.0, spoken.spans[0][0] - 0.05)
+    assert comma < 0.6 * np.median(syllables)  # without the 35-ms lead correction it was louder than the median
+
+
+def test_timed_speech_can_say_one_tone_wrong():
+    right = [s.spoken_tone for s in pinyin.syllables("我们一起去吧。")]
+    wrong = right[:4] + [1] + right[5:]  # 去 qù said qū
+    assert synthesis.phonemes("我们一起去吧。", wrong).count("→") == synthesis.phonemes("我们一起去吧。").count("→") + 1
+    with pytest.raises(UserError):
+        synthesis.phonemes("我们一起去吧。", [1, 2])

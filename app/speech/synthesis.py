@@ -58,6 +58,14 @@ VOICE_NAMES = ("zf_xiaobei", "zf_xiaoni", "zf_xiaoxiao", "zf_xiaoyi",
 MAX_CHARACTERS = 500  # one Listen or one `speak`: a paragraph, not a book
 _MAX_TOKENS = 500  # the model takes at most 510 symbols with the two pads; longer text goes in pieces
 _SPEED_RANGE = (0.5, 1.5)
+# The duration predictor's output (frames per symbol, rounded, at least 1) inside the graph, and the audio
+# one frame makes (measured: len(audio) == 600 × frames, every speed).
+_DURATIONS = "/encoder/Clip_output_0"
+_FRAME_SAMPLES = 600
+# The audio leads the durations by about 35 ms (voice onset against the first syllable's start, 8 sentences,
+# two voices: 0-45 ms), and a syllable before a pause is given frames that fade out: its end is moved back
+# to where its sound fades out (`_sound_end`).
+_LEAD = 0.035
 SLOW = 0.75  # the Listen (slow) speed: the model's own speed input, not a time-stretch
 # One syllable alone comes out of this model with one rise-fall whatever its tone (measured, README):
 # a word of one syllable is spoken inside this carrier, so its tone is heard as in a sentence.
@@ -225,18 +233,40 @@ def _style(voice: str) -> np.ndarray:
     return np.fromfile(voices_dir() / f"{voice}.bin", dtype=np.float32).reshape(-1, 256)
 
 
+def timed_model_path() -> Path:
+    """The model with one more output, `durations` (frames per input symbol, the duration predictor's
+    rounded output that the decoder expands by): built once from the checked model with `onnx`. Each
+    frame is _FRAME_SAMPLES of audio, so every syllable's start and end are known exactly."""
+    target = cache_dir() / MODEL_NAME.replace(".onnx", ".timed.onnx")
+    if target.is_file():
+        return target
+    import onnx
+
+    model = onnx.load(str(model_path()))
+    model.graph.output.append(onnx.helper.make_tensor_value_info(_DURATIONS, onnx.TensorProto.FLOAT, None))
+    fd, staging = tempfile.mkstemp(prefix=target.name + ".", dir=target.parent)
+    os.close(fd)
+    try:
+        onnx.save(model, staging)
+        os.replace(staging, target)
+    finally:
+        Path(staging).unlink(missing_ok=True)
+    return target
+
+
 @functools.lru_cache(maxsize=1)
 def _session():
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(1, min(4, os.cpu_count() or 1))
-    return ort.InferenceSession(str(model_path()), sess_options=options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(timed_model_path()), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def unavailable_reason() -> str | None:
     """None when speech can be synthesised here; else one line saying why not (the UI shows it)."""
     try:
+        import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
 
         model_path()
@@ -276,33 +306,48 @@ def _letters(marked: str) -> str:
     return to_normal(marked.lower(), v_to_u=False).replace("ü", "v")
 
 
-def phonemes(text: str) -> str:
+def phonemes(text: str, tones: list[int] | None = None) -> str:
     """The model's input for `text`: one IPA word per pinyin word, tones as the pinyin line says them.
 
     '你好，我们一起去北京吧。' → 'ni↗xau↓, wo↓mən i↘ʨʰi↓ ʨʰy↘ pei↓ʨi→ŋ pa.'
     """
+    return "".join(piece for piece, _ in _spelled(text, tones)[1])
+
+
+def _spelled(text: str, tones: list[int] | None = None):
+    """(the pinyin syllables of `text`, its phonemes as (piece, syllable index or None) in order).
+
+    `tones`, one per syllable, replaces the spoken tones: a synthetic learner who says one tone wrong."""
     import cn2an
 
     from app.language import pinyin
 
     text = cn2an.transform(text, "an2cn")  # 3个 → 三个: the pinyin line reads hanzi, not digits
-    spoken = iter(s.spoken_tone for s in pinyin.syllables(text))
-    words: list[str] = []
+    sylls = pinyin.syllables(text)
+    spoken = list(tones) if tones is not None else [s.spoken_tone for s in sylls]
+    if len(spoken) != len(sylls):
+        raise UserError(f"{len(spoken)} tones given for {len(sylls)} syllables")
+    index = iter(range(len(sylls)))
+    words: list[list[tuple[str, int | None]]] = []
     for w in pinyin.words_with_pinyin(text):
         if w.syllables:
-            ipa = ""
+            word = []
             for marked in w.syllables:
-                tone = next(spoken)
-                ipa += _ipa(marked, tone) if marked != w.hanzi else ""  # a hanzi nothing could read: skipped
-            if w.joins_previous and words and words[-1][-1:] not in ",.!?:;…":
-                words[-1] += ipa
-            else:
-                words.append(ipa)
+                k = next(index)
+                if marked != w.hanzi:  # a hanzi nothing could read: skipped
+                    word.append((_ipa(marked, spoken[k]), k))
+            if w.joins_previous and words and words[-1] and words[-1][-1][1] is not None:
+                words[-1] += word
+            elif word:
+                words.append(word)
         else:
             marks = "".join(_IPA_PUNCTUATION.get(c, "") for c in w.hanzi)
             if marks and words:
-                words[-1] += marks
-    return " ".join(w for w in words if w)
+                words[-1].append((marks, None))
+    pieces: list[tuple[str, int | None]] = []
+    for word in words:
+        pieces += ([(" ", None)] if pieces else []) + word
+    return sylls, pieces
 
 
 def _pieces(ipa: str) -> list[str]:
@@ -337,17 +382,27 @@ def check_speed(speed: float) -> float:
 
 
 def _infer(ipa: str, style: np.ndarray, speed: float) -> np.ndarray:
+    return _infer_timed(ipa, style, speed)[0]
+
+
+def _infer_timed(ipa: str, style: np.ndarray, speed: float) -> tuple[np.ndarray, np.ndarray]:
+    """(audio at SAMPLE_RATE, seconds each character of `ipa` lasts: 0 for one the model does not know;
+    the leading pad's silence is added to the first character's start by the caller via `lead`)."""
     vocab = _vocab()
-    tokens = [vocab[c] for c in ipa if c in vocab][:_MAX_TOKENS]
-    if not tokens:
-        return np.zeros(0, np.float32)
+    known = [k for k, c in enumerate(ipa) if c in vocab][:_MAX_TOKENS]
+    if not known:
+        return np.zeros(0, np.float32), np.zeros(len(ipa) + 1)
     with _lock:  # one synthesis at a time: it uses both cores already
-        audio = _session().run(None, {
-            "tokens": np.array([[0, *tokens, 0]], dtype=np.int64),
-            "style": style[min(len(tokens), len(style) - 1)].reshape(1, 256).astype(np.float32),
+        audio, frames = _session().run(None, {
+            "tokens": np.array([[0, *(vocab[ipa[k]] for k in known), 0]], dtype=np.int64),
+            "style": style[min(len(known), len(style) - 1)].reshape(1, 256).astype(np.float32),
             "speed": np.array([speed], dtype=np.float32),
-        })[0]
-    return np.asarray(audio, np.float32).ravel()
+        })
+    seconds = np.asarray(frames, np.float64).ravel() * _FRAME_SAMPLES / SAMPLE_RATE
+    durations = np.zeros(len(ipa) + 1)  # [0]: the leading pad; [k + 1]: character k
+    durations[0] = seconds[0]
+    durations[np.array(known) + 1] = seconds[1:1 + len(known)]
+    return np.asarray(audio, np.float32).ravel(), durations
 
 
 def speak_phonemes(ipa: str, voice: str | None = None, speed: float = 1.0) -> np.ndarray:
@@ -358,6 +413,47 @@ def speak_phonemes(ipa: str, voice: str | None = None, speed: float = 1.0) -> np
     for piece in _pieces(ipa):
         out += [_infer(piece, style, check_speed(speed)), pause]
     return np.concatenate(out[:-1]) if out else np.zeros(0, np.float32)
+
+
+@dataclass
+class TimedSpeech:
+    """A sentence spoken with each syllable's time span, known from the model's own durations."""
+    audio: np.ndarray  # float32 mono at SAMPLE_RATE
+    syllables: list  # app.language.pinyin.Syllable, as the pinyin line reads the text
+    spans: list[tuple[float, float] | None]  # seconds; None for a syllable that was not spoken
+    tones: list[int]  # the tone each syllable was spoken with
+
+
+def speak_timed(text: str, voice: str | None = None, speed: float = 1.0,
+                tones: list[int] | None = None) -> TimedSpeech:
+    """`text` spoken (as `speak`), with every syllable's start and end: a reference a learner's attempt
+    is aligned to, and tone-model training speech whose syllable timing and tones are exact."""
+    sylls, pieces = _spelled(check_text(text), tones)
+    ipa = "".join(piece for piece, _ in pieces)
+    if len(ipa) > _MAX_TOKENS:
+        raise UserError(f"the text is too long to speak with timing: {len(ipa)} phonemes, at most {_MAX_TOKENS}")
+    audio, durations = _infer_timed(ipa, _style(voice or default_voice()), check_speed(speed))
+    ends = np.maximum(np.cumsum(durations) - _LEAD, 0.0)  # ends[k + 1]: where character k ends
+    spans: list[tuple[float, float] | None] = [None] * len(sylls)
+    position = 0
+    for n, (piece, k) in enumerate(pieces):
+        if k is not None:
+            start, end = float(ends[position]), float(ends[position + len(piece)])
+            spans[k] = (start, end) if spans[k] is None else (spans[k][0], end)
+            if n + 1 == len(pieces) or pieces[n + 1][1] is None:
+                spans[k] = (spans[k][0], _sound_end(audio, *spans[k]))
+        position += len(piece)
+    spoken = list(tones) if tones is not None else [s.spoken_tone for s in sylls]
+    return TimedSpeech(audio, sylls, spans, spoken)
+
+
+def _sound_end(audio: np.ndarray, start: float, end: float, frame: float = 0.005) -> float:
+    """Where the sound of [start, end] last rises above 3 % of the audio's peak (about 30 dB below it)."""
+    size = int(frame * SAMPLE_RATE)
+    a, b = int(start * SAMPLE_RATE), int(end * SAMPLE_RATE)
+    frames = audio[a:b][: (b - a) // size * size].reshape(-1, size) if b - a >= size else np.zeros((0, size))
+    loud = np.flatnonzero(np.sqrt((frames ** 2).mean(axis=1)) > 0.03 * np.abs(audio).max()) if frames.size else []
+    return start + (int(loud[-1]) + 1) * frame if len(loud) else end
 
 
 def speak(text: str, voice: str | None = None, speed: float = 1.0) -> np.ndarray:
