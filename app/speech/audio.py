@@ -143,6 +143,16 @@ class StreamResampler:
         return to_float32(np.concatenate(out)) if out else np.zeros(0, dtype=np.float32)
 
 
+def resample(samples: np.ndarray, rate: int) -> np.ndarray:
+    """A whole buffer (e.g. synthesised speech at 24 kHz) as 16 kHz mono float32, its tail flushed."""
+    convert = StreamResampler()
+    head = convert(rate, samples)
+    if convert._resampler is None:
+        return head
+    tail = [f.to_ndarray().reshape(-1) for f in convert._resampler.resample(None)]
+    return np.concatenate([head, *(to_float32(t) for t in tail)]) if tail else head
+
+
 # Encoders by file suffix; lossy ones take the bitrate.
 _CODECS = {".mp3": "libmp3lame", ".ogg": "libopus", ".opus": "libopus", ".m4a": "aac", ".wav": "pcm_s16le",
            ".flac": "flac"}

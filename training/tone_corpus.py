@@ -1,0 +1,125 @@
+"""Many-voice connected speech with every syllable's time span and tone known exactly: the tone model's
+training data and its held-out check, and synthetic learners who say one tone wrong.
+
+    python -m training.tone_corpus ../tone-corpus --zh-synth ../shared/data/zh-synth [--per-voice 300]
+
+Each HSK sentence of zh-synth's splits (never one that is in none of them) is spoken by
+`app.speech.synthesis.speak_timed`, whose spans come from the model's own durations, at a speed drawn
+from 0.85-1.15. Voices are kept apart (VOICE_SPLITS): the tone model trains on four voices, is tuned
+on a fifth and reported on two it never heard. Train voices read zh-synth's train sentences, the others
+its dev and test sentences.
+
+`--wrong N`: N sentences per dev/test voice are spoken a second time with one syllable's tone changed
+(a toned syllable, drawn with the seed; the new tone drawn among the other three), the way a learner
+gets one tone wrong: `wrong` in the record names the syllable.
+
+Writes DIR/clips/*.wav (16 kHz mono) and DIR/{train,dev,test}.jsonl, one record per clip:
+path, voice, sentence, speed, pinyin (marked), expected (the tones the pinyin line speaks), said (the
+tones spoken), spans ([start, end] seconds or null), wrong (a syllable index or null). Resumable: a clip
+already written is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+from app.base.errors import UserError
+from app.base.progress import progress
+from app.evaluation.spoken_corpus import sentences_by_split
+from app.speech import synthesis
+from app.speech.audio import SAMPLE_RATE, resample
+from app.speech.synthesis import write_wav
+
+# Voices apart: none is in two splits. The test pair is one female, one male voice among those offered.
+VOICE_SPLITS = {"train": ("zf_xiaobei", "zf_xiaoyi", "zm_yunxia", "zm_yunyang"),
+                "dev": ("zm_yunjian",),
+                "test": ("zf_xiaoxiao", "zm_yunxi")}
+SPEEDS = (0.85, 1.15)
+SEED = 2026
+
+
+def wrong_tones(expected: list[int], rng: random.Random) -> tuple[int, list[int]] | None:
+    """(index, tones) with one toned syllable's tone replaced by another of the four; None if none is toned."""
+    toned = [k for k, t in enumerate(expected) if t != 5]
+    if not toned:
+        return None
+    k = rng.choice(toned)
+    said = list(expected)
+    said[k] = rng.choice([t for t in (1, 2, 3, 4) if t != expected[k]])
+    return k, said
+
+
+def record(out: Path, name: str, sentence: str, voice: str, speed: float, tones=None, wrong=None) -> dict | None:
+    path = out / "clips" / f"{name}.wav"
+    spoken = synthesis.speak_timed(sentence, voice, speed, tones)
+    row = {"path": path.name, "voice": voice, "sentence": sentence, "speed": round(speed, 3),
+           "pinyin": [s.marked for s in spoken.syllables], "expected": [s.spoken_tone for s in spoken.syllables],
+           "said": spoken.tones, "spans": [list(map(lambda v: round(v, 4), s)) if s else None for s in spoken.spans],
+           "wrong": wrong}
+    if not path.is_file():
+        write_wav(resample(spoken.audio, synthesis.SAMPLE_RATE), path, rate=SAMPLE_RATE)
+    return row
+
+
+def write(out: Path, zh_synth: Path, per_voice: int, wrong: int, seed: int = SEED) -> dict[str, int]:
+    sentences = sentences_by_split(zh_synth, None)
+    (out / "clips").mkdir(parents=True, exist_ok=True)
+    counts = {}
+    for split, voices in VOICE_SPLITS.items():
+        listed = out / f"{split}.jsonl"
+        done = {json.loads(line)["path"]: line for line in listed.read_text("utf-8").splitlines()} if listed.is_file() else {}
+        pool = sentences["train"] if split == "train" else sentences["dev"] + sentences["test"]
+        jobs = []
+        for voice in voices:
+            rng = random.Random(f"{seed}-{voice}")
+            for n, sentence in enumerate(rng.sample(pool, min(per_voice, len(pool)))):
+                jobs.append((f"{voice}-{n:04d}", sentence, voice, rng.uniform(*SPEEDS), None, None))
+                if split != "train" and n < wrong:
+                    from app.language.pinyin import syllables
+
+                    change = wrong_tones([s.spoken_tone for s in syllables(sentence)], rng)
+                    if change:
+                        jobs.append((f"{voice}-{n:04d}-wrong", sentence, voice, jobs[-1][3], change[1], change[0]))
+        with open(listed, "a", encoding="utf-8") as f:
+            for name, sentence, voice, speed, tones, k in progress(jobs, unit="clip", desc=split):
+                if f"{name}.wav" in done:
+                    continue
+                try:
+                    row = record(out, name, sentence, voice, speed, tones, k)
+                except UserError:
+                    continue
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                f.flush()
+        counts[split] = len(listed.read_text("utf-8").splitlines())
+    return counts
+
+
+def read(folder: Path, split: str) -> list[dict]:
+    with open(folder / f"{split}.jsonl", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.tone_corpus", description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--zh-synth", type=Path, required=True, help="zh-synth's folder: which sentence is in which split")
+    parser.add_argument("--per-voice", type=int, default=300)
+    parser.add_argument("--wrong", type=int, default=100, help="sentences per dev/test voice also spoken with one tone wrong")
+    args = parser.parse_args(argv)
+    reason = synthesis.unavailable_reason()
+    if reason:
+        print(f"error: {reason}", file=sys.stderr)
+        return 1
+    if not (args.zh_synth / "train.tsv").is_file():
+        print(f"error: {args.zh_synth} is not zh-synth's folder (no train.tsv)", file=sys.stderr)
+        return 1
+    print(json.dumps(write(args.out, args.zh_synth, args.per_voice, args.wrong)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
