@@ -507,3 +507,61 @@ def spoken_tones(tones: list[int] | tuple[int, ...]) -> list[int]:
             spoken[k] = 2
         i = j + 1
     return spoken
+
+
+@functools.lru_cache(maxsize=1)
+def _toneless_syllables() -> frozenset[str]:
+    """Every syllable pypinyin's dictionary reads, without its tone ('ü' as 'v'): what pinyin input may hold."""
+    from pypinyin.constants import PINYIN_DICT
+    from pypinyin.contrib.tone_convert import to_normal
+
+    return frozenset(to_normal(r, v_to_u=False) for readings in PINYIN_DICT.values() for r in readings.split(","))
+
+
+def _split_letters(letters: str) -> list[str] | None:
+    """'nihao' → ['ni', 'hao']: the split into dictionary syllables with the fewest pieces (None if none)."""
+    known = _toneless_syllables()
+    best: list[list[str] | None] = [[]] + [None] * len(letters)
+    for end in range(1, len(letters) + 1):
+        for start in range(max(0, end - 6), end):
+            if best[start] is not None and letters[start:end] in known:
+                if best[end] is None or len(best[start]) + 1 < len(best[end]):
+                    best[end] = best[start] + [letters[start:end]]
+    return best[-1]
+
+
+def syllables_of_pinyin(text: str) -> list[Syllable]:
+    """Syllables written as pinyin ('mā', 'ma1', 'nǐ hǎo', 'ni3hao3', 'nǐhǎo'), third-tone sandhi applied as
+    spoken; `hanzi` is empty. Raises ValueError on anything that is not pinyin."""
+    import re
+
+    from pypinyin.contrib.tone_convert import to_finals, to_initials, to_tone, to_tone3
+
+    out: list[Syllable] = []
+    for token in re.findall(r"[^\s,，'’]+", (text or "").lower().replace("ü", "v").replace("u:", "v")):
+        pieces: list[tuple[str, int]] = []
+        for part, digit in re.findall(r"([^1-5]+)([1-5]?)", token):
+            letters = to_tone3(part, neutral_tone_with_five=False)  # marks → one digit at the end (if any)
+            bare = re.sub(r"[1-5]", "", letters).replace("ü", "v")
+            split = _split_letters(bare) if bare.isascii() and bare.isalpha() else None
+            if not split:
+                raise ValueError(f"{token!r} is not pinyin (e.g. mā, ma1, nǐ hǎo)")
+            tones = _marked_tones(part, split) if not digit else [5] * (len(split) - 1) + [int(digit)]
+            pieces += list(zip(split, tones))
+        if not pieces:
+            raise ValueError(f"{token!r} is not pinyin (e.g. mā, ma1, nǐ hǎo)")
+        for letters, tone in pieces:
+            marked = to_tone(f"{letters}{tone}").replace("v", "ü") if tone != 5 else letters.replace("v", "ü")
+            out.append(Syllable("", marked, to_initials(marked, strict=True), to_finals(marked, strict=True), tone, tone))
+    return _third_tone_sandhi(out)
+
+
+def _marked_tones(part: str, split: list[str]) -> list[int]:
+    """The tone mark inside each syllable of `part` ('nǐhao' split ['ni', 'hao'] → [3, 5])."""
+    marks = {c: t + 1 for t, group in enumerate(("āēīōūǖ", "áéíóúǘ", "ǎěǐǒǔǚ", "àèìòùǜ")) for c in group}
+    tones, position = [], 0
+    for syllable in split:
+        chunk = part[position:position + len(syllable)]
+        tones.append(next((marks[c] for c in chunk if c in marks), 5))
+        position += len(syllable)
+    return tones

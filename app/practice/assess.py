@@ -6,19 +6,27 @@ initial, final and tone, from what the recogniser heard and from the pitch of th
 2. Target and recognised text become pinyin syllables (app.language.pinyin.syllables) and are aligned by
    edit distance at syllable level: homophones (他/她) count as right, a near miss costs less than
    a wholly different syllable, so the alignment pairs the syllables a learner meant to say.
-3. Each recognised syllable's time span gives a pitch contour, classified into a tone (app.practice.tones)
-   and compared with the target's tone after sandhi.
+3. The tone is judged from the voice, not from the characters: the recogniser repairs tones from
+   context (a learner who says mā for mà is written 骂 anyway). Each *target* syllable gets a time span,
+   from the native reading of the sentence (synthesised, its syllable timing exact) aligned to the
+   attempt (app.practice.align), else from the recogniser's hanzi times; its pitch, on the speaker's
+   own range (this attempt and the earlier ones), goes to the trained tone model (app.practice.tone_model),
+   which says which tone was heard and how sure it is. A syllable is flagged when the model gives the
+   expected tone (after sandhi, 一/不 and neutral tones as spoken) less than its flagging threshold.
+   Initials and finals keep the recogniser's verdict.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import random
 from dataclasses import dataclass
 
 import numpy as np
 
-from app.language.pinyin import Syllable, syllables
+from app.language.pinyin import Syllable, syllables, syllables_of_pinyin
+from app.base.errors import UserError
 from app.language.text import has_cjk, spread_span
 
 RIGHT, TONE, INITIAL, FINAL, WRONG, MISSING, EXTRA = "right", "tone", "initial", "final", "wrong", "missing", "extra"
@@ -84,12 +92,25 @@ class SyllableResult:
     end: float | None = None
     heard_tone: int | None = None  # tone classified from pitch
     contour: np.ndarray | None = None
+    confidence: float | None = None  # the tone model's probability of heard_tone
+    tone_flagged: bool | None = None  # the voice says the expected tone was not said (None: no verdict)
 
     @property
     def pitch_ok(self) -> bool | None:
-        if self.heard_tone is None or self.target is None:
+        if self.target is None:
             return None
-        return self.heard_tone == self.target.spoken_tone
+        if self.tone_flagged is not None:
+            return not self.tone_flagged
+        return None if self.heard_tone is None else self.heard_tone == self.target.spoken_tone
+
+    def as_json(self) -> dict:
+        """One line of `python -m app assess`: expected pinyin and tone, what the voice carried."""
+        syl = self.target or self.said
+        return {"pinyin": syl.marked, "hanzi": syl.hanzi, "expected_tone": self.target.spoken_tone if self.target else None,
+                "heard_tone": self.heard_tone, "confidence": None if self.confidence is None else round(self.confidence, 3),
+                "tone_ok": self.pitch_ok, "status": self.status,
+                "start": None if self.start is None else round(self.start, 3),
+                "end": None if self.end is None else round(self.end, 3)}
 
 
 @dataclass
@@ -99,6 +120,7 @@ class Assessment:
     results: list[SyllableResult]
     score: int
     pitch: object | None = None  # app.practice.tones.PitchTrack
+    timing: str = "recogniser"  # where the syllable spans came from: "reference" (aligned) or "recogniser"
 
     @property
     def pitch_tone_accuracy(self) -> float | None:
@@ -137,19 +159,98 @@ def hanzi_times(transcript) -> list[tuple[float, float]]:
     return spans
 
 
-def assess(audio: np.ndarray, target_text: str, model) -> Assessment:
-    """Transcribe the attempt (unbiased), align with the target and check tones in the pitch."""
-    from app.practice.tones import classify, pitch_track, refine_spans
+@dataclass(frozen=True)
+class Reference:
+    """A native reading of the target: 16-kHz audio and each target syllable's span in it."""
+    audio: np.ndarray
+    spans: list[tuple[float, float] | None]
+
+
+@functools.lru_cache(maxsize=32)
+def reference_reading(text: str, voice: str | None = None) -> Reference | None:
+    """The synthesised reading of `text` (app.speech.synthesis.speak_timed), or None when no voice is
+    available here or its syllables are not the target's (digits read differently)."""
+    from app.speech import synthesis
+    from app.speech.audio import resample
+
+    if synthesis.unavailable_reason():
+        return None
+    try:
+        spoken = synthesis.speak_timed(text, voice)
+    except UserError:
+        return None
+    if [s.marked for s in spoken.syllables] != [s.marked for s in syllables(text)]:
+        return None
+    return Reference(resample(spoken.audio, synthesis.SAMPLE_RATE), spoken.spans)
+
+
+def _target_spans(results: list[SyllableResult], audio: np.ndarray, reference: Reference | None):
+    """(one span per target syllable, where they came from): aligned to the reference when there is one."""
+    if reference is not None:
+        from app.practice.align import align_to_reference
+
+        return align_to_reference(audio, reference.audio, reference.spans), "reference"
+    return [(r.start, r.end) if r.start is not None else None for r in results if r.target is not None], "recogniser"
+
+
+def judge_tones(results: list[SyllableResult], track, spans, calibration, audio) -> None:
+    """Give each target syllable the voice's verdict on its tone, and fold it into the status."""
+    from app.practice.tone_model import default_model, heard_tones
+    from app.practice.tones import classify
+
+    targets = [r for r in results if r.target is not None]
+    model = default_model()
+    heard = heard_tones(track, spans, calibration, audio, model) if model else [None] * len(spans)
+    for r, span, h in zip(targets, spans, heard):
+        if span is not None and r.status != MISSING:
+            r.start, r.end = span
+        if h is None:  # unvoiced, no span, or no trained model: the template classifier's guess, no verdict
+            if r.start is not None:
+                r.heard_tone, r.contour = classify(track, r.start, r.end)
+            continue
+        r.heard_tone, r.confidence = h.tone, h.confidence
+        r.tone_flagged = h.chance_of(r.target.spoken_tone) < model.flag_below
+        if r.status in (RIGHT, TONE):
+            r.status = TONE if r.tone_flagged else RIGHT
+        elif r.status in (INITIAL, FINAL) and r.tone_flagged:
+            r.status = WRONG
+
+
+def assess(audio: np.ndarray, target_text: str, model, reference: Reference | None = None,
+           history: tuple = ()) -> Assessment:
+    """Transcribe the attempt (unbiased), align with the target, and judge every tone from the voice.
+    `history`: the speaker's earlier attempts' pitch tracks (calibration of their range)."""
+    from app.practice.tone_model import Calibration
+    from app.practice.tones import pitch_track, refine_spans
     from app.speech.transcribe import TranscribeOptions, transcribe
 
     transcript = transcribe(audio, model, TranscribeOptions(language="zh", english="none"))
     said_text = transcript.text
     track = pitch_track(audio)
     results = compare(target_text, said_text, refine_spans(track, hanzi_times(transcript)))
-    for r in results:
-        if r.start is not None:
-            r.heard_tone, r.contour = classify(track, r.start, r.end)
-    return Assessment(target_text, said_text, results, score(results), track)
+    spans, timing = _target_spans(results, audio, reference)
+    judge_tones(results, track, spans, Calibration.of([track, *history]), audio)
+    return Assessment(target_text, said_text, results, score(results), track, timing)
+
+
+def assess_pinyin(audio: np.ndarray, pinyin_text: str, history: tuple = ()) -> Assessment:
+    """Tones only, for syllables given as pinyin (`python -m app assess --pinyin mā`): no recogniser; the
+    voiced stretch is shared among the syllables and each boundary snapped to a pause."""
+    from app.practice.tone_model import Calibration
+    from app.practice.tones import pitch_track, refine_spans
+
+    try:
+        target = syllables_of_pinyin(pinyin_text)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    if not target:
+        raise UserError("no pinyin to check")
+    track = pitch_track(audio)
+    even = [(k / len(target), (k + 1) / len(target)) for k in range(len(target))]
+    spans = refine_spans(track, even) if not np.isnan(track.semitones).all() else [None] * len(target)
+    results = [SyllableResult(t, t, RIGHT) for t in target]
+    judge_tones(results, track, spans, Calibration.of([track, *history]), audio)
+    return Assessment(pinyin_text, pinyin_text, results, score(results), track, "pinyin")
 
 
 # ---- presentation -------------------------------------------------------------------------------
@@ -162,10 +263,7 @@ def feedback_html(assessment: Assessment) -> str:
         said = ""
         if r.said is not None and r.target is not None and r.status != RIGHT:
             said = f"<small>heard {html.escape(r.said.hanzi)} {html.escape(r.said.marked)}</small>"
-        pitch = ""
-        if r.heard_tone is not None and r.target is not None:
-            mark = "✓" if r.pitch_ok else "✗"
-            pitch = f"<small title='tone heard in your pitch'>♪{r.heard_tone} {mark}</small>"
+        pitch = _tone_note(r)
         strike = "text-decoration:line-through;" if r.status == MISSING else ""
         prefix = "+" if r.status == EXTRA else ""
         cells.append(
@@ -174,6 +272,31 @@ def feedback_html(assessment: Assessment) -> str:
             f'<span class="hz">{html.escape(syl.hanzi)}</span>'
             f'<span class="st" style="color:{colour}">{STATUS_TEXT[r.status]}</span>{said}{pitch}</span>')
     return f'<div class="zimu-practice">{"".join(cells)}</div>'
+
+
+ORDINAL = {1: "1st", 2: "2nd", 3: "3rd", 4: "4th", 5: "neutral"}
+
+
+def tone_verdict(r: SyllableResult) -> str | None:
+    """'you said 2nd, expected 4th' — the voice's verdict in words (None when there is none)."""
+    if r.target is None or r.heard_tone is None:
+        return None
+    expected = ORDINAL[r.target.spoken_tone]
+    sure = f" ({r.confidence:.0%} sure)" if r.confidence is not None else ""
+    if r.pitch_ok:
+        return f"tone right: {expected}{sure}"
+    if r.heard_tone == r.target.spoken_tone:
+        return f"tone unclear, expected {expected}"
+    return f"you said {ORDINAL[r.heard_tone]}, expected {expected}{sure}"
+
+
+def _tone_note(r: SyllableResult) -> str:
+    verdict = tone_verdict(r)
+    if verdict is None:
+        return ""
+    mark = "✓" if r.pitch_ok else "✗"
+    return (f"<small class='tone-verdict' title='{html.escape(verdict)}'>♪{ORDINAL[r.heard_tone]} {mark}</small>"
+            + ("" if r.pitch_ok else f"<small class='tone-said'>{html.escape(verdict)}</small>"))
 
 
 def _reference_rows(track, reference: np.ndarray) -> list[tuple[float, float, str]]:

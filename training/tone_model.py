@@ -1,0 +1,160 @@
+"""Train Practice's tone classifier (app/practice/tone_model.py) on many voices; CPU, a minute or two.
+
+    python -m training.tone_model --corpus ../tone-corpus [--syllables ../tone-syllables] [--write]
+
+* `--corpus`: training.tone_corpus's folder: connected speech of four train voices (train.jsonl) whose
+  syllable spans and tones are exact; its dev voice (dev.jsonl) chooses the network's size and the
+  flagging threshold. Its test voices are never read here.
+* `--syllables`: training.tone_syllables's folder of real isolated syllables; only the speakers in
+  `--train-speakers` are used (the rest are held out for app.evaluation.tones and nothing else).
+
+Each clip is featurised twice: with the speaker's calibration taken from the clip alone (a first attempt
+in Practice) and from all the speaker's clips (the `--list` case, or a Practice session's history).
+Labels are the tones spoken (`said`), so the wrong-tone clips teach what a wrong tone sounds like.
+`--write` saves the model into app/practice/tone_model.npz with the threshold under which a syllable is
+flagged (the model's probability of the expected tone), chosen on dev so at most 10 % of rightly spoken
+syllables are flagged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from app.practice.tone_model import MODEL_FILE, TONES, Calibration, ToneModel, syllable_features
+from app.practice.tones import pitch_track
+from app.speech.audio import load_audio
+from training.tone_corpus import read
+
+HIDDEN = (32,)
+SEED = 0
+
+
+def corpus_examples(folder: Path, split: str) -> dict:
+    """Features of every syllable of a tone-corpus split, both calibrations; with who spoke and what."""
+    rows = read(folder, split)
+    tracks, audios = {}, {}
+    for row in rows:
+        audio = load_audio(folder / "clips" / row["path"])
+        audios[row["path"]], tracks[row["path"]] = audio, pitch_track(audio)
+    by_voice = defaultdict(list)
+    for row in rows:
+        by_voice[row["voice"]].append(tracks[row["path"]])
+    voice_calibration = {v: Calibration.of(t) for v, t in by_voice.items()}
+    out = defaultdict(list)
+    for row in rows:
+        track, spans = tracks[row["path"]], [tuple(s) if s else None for s in row["spans"]]
+        for kind, calibration in (("clip", Calibration.of([track])), ("speaker", voice_calibration[row["voice"]])):
+            x, voiced = syllable_features(track, spans, calibration, audios[row["path"]])
+            for k in np.flatnonzero(voiced):
+                out["x"].append(x[k])
+                out["said"].append(row["said"][k])
+                out["expected"].append(row["expected"][k])
+                out["wrong"].append(row["wrong"] == k)
+                out["wrong_clip"].append(row["wrong"] is not None)
+                out["calibration"].append(kind)
+                out["speaker"].append(row["voice"])
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def syllable_examples(folder: Path, speakers: set[str] | None) -> dict:
+    """Real isolated syllables (training.tone_syllables' syllables.tsv), one calibration per speaker."""
+    with open(folder / "syllables.tsv", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if speakers is None or r["speaker"] in speakers]
+    tracks = {r["path"]: pitch_track(audio) for r in rows for audio in [load_audio(folder / r["path"])]}
+    by_speaker = defaultdict(list)
+    for r in rows:
+        by_speaker[r["speaker"]].append(tracks[r["path"]])
+    calibrations = {s: Calibration.of(t) for s, t in by_speaker.items()}
+    out = defaultdict(list)
+    for r in rows:
+        track = tracks[r["path"]]
+        span = _voiced_span(track)
+        if span is None:
+            continue
+        x, voiced = syllable_features(track, [span], calibrations[r["speaker"]])
+        if voiced[0]:
+            out["x"].append(x[0])
+            out["said"].append(int(r["tone"]))
+            out["speaker"].append(r["speaker"])
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def _voiced_span(track) -> tuple[float, float] | None:
+    voiced = ~np.isnan(track.semitones)
+    if voiced.sum() < 3:
+        return None
+    times = track.times[voiced]
+    return float(times[0]), float(times[-1])
+
+
+def fit(x: np.ndarray, y: np.ndarray, hidden=HIDDEN, alpha: float = 1e-3) -> ToneModel:
+    from sklearn.neural_network import MLPClassifier
+
+    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+    net = MLPClassifier(hidden_layer_sizes=hidden, alpha=alpha, max_iter=400, early_stopping=True,
+                        random_state=SEED).fit((x - mean) / scale, y)
+    # sklearn's classes_ are the tones present, in order; widen the output layer to all TONES.
+    weights, biases = [w.copy() for w in net.coefs_], [b.copy() for b in net.intercepts_]
+    full_w = np.zeros((weights[-1].shape[0], len(TONES)))
+    full_b = np.full(len(TONES), -30.0)
+    for j, tone in enumerate(net.classes_):
+        full_w[:, TONES.index(int(tone))] = weights[-1][:, j]
+        full_b[TONES.index(int(tone))] = biases[-1][j]
+    weights[-1], biases[-1] = full_w, full_b
+    return ToneModel(mean, scale, tuple(weights), tuple(biases))
+
+
+def accuracy_4(model: ToneModel, data: dict, mask=None) -> float:
+    mask = np.ones(len(data["said"]), bool) if mask is None else mask
+    mask = mask & (data["said"] != 5)
+    predicted = np.array(TONES)[model.probabilities(data["x"][mask]).argmax(axis=1)]
+    return float((predicted == data["said"][mask]).mean()) if mask.any() else float("nan")
+
+
+def flag_threshold(model: ToneModel, data: dict, false_alarms: float = 0.10) -> float:
+    """The probability of the expected tone below which a syllable is flagged: the highest that flags at
+    most `false_alarms` of the rightly spoken toned syllables of the clips without a wrong tone."""
+    right = (~data["wrong_clip"]) & (data["expected"] != 5) & (data["calibration"] == "clip")
+    probs = model.probabilities(data["x"][right])
+    chance = probs[np.arange(len(probs)), [TONES.index(int(t)) for t in data["expected"][right]]]
+    return float(np.quantile(chance, false_alarms))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training.tone_model", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--syllables", type=Path)
+    parser.add_argument("--train-speakers", nargs="*", default=None,
+                        help="real speakers to train on (default: none; the rest are held out)")
+    parser.add_argument("--hidden", type=int, nargs="+", default=list(HIDDEN))
+    parser.add_argument("--write", action="store_true", help=f"save the model into {MODEL_FILE}")
+    args = parser.parse_args(argv)
+    if not (args.corpus / "train.jsonl").is_file():
+        print(f"error: {args.corpus} has no train.jsonl: run python -m training.tone_corpus first", file=sys.stderr)
+        return 1
+    train, dev = corpus_examples(args.corpus, "train"), corpus_examples(args.corpus, "dev")
+    x, y = train["x"], train["said"]
+    if args.syllables and args.train_speakers:
+        real = syllable_examples(args.syllables, set(args.train_speakers))
+        x, y = np.concatenate([x, real["x"]]), np.concatenate([y, real["said"]])
+        print(f"real syllables: {len(real['said'])} from {sorted(set(real['speaker']))}")
+    model = fit(x, y, tuple(args.hidden))
+    threshold = flag_threshold(model, dev)
+    print(f"train syllables: {len(y)}  dev 4-tone accuracy: clip calibration "
+          f"{accuracy_4(model, dev, dev['calibration'] == 'clip'):.1%}, speaker calibration "
+          f"{accuracy_4(model, dev, dev['calibration'] == 'speaker'):.1%}; flag below {threshold:.3f}")
+    if args.write:
+        dataclasses.replace(model, flag_below=threshold).save(MODEL_FILE)
+        print(f"wrote {MODEL_FILE} ({MODEL_FILE.stat().st_size} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
