@@ -152,7 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--keep-punctuation", action="store_true",
                        help="accept a comma or full stop at the end of a line (files written with --keep-punctuation)")
     _live_parser(commands)
+    _assess_parser(commands)
     return parser
+
+
+def _assess_parser(commands) -> None:
+    assess = commands.add_parser("assess", help="judge the tones of a recording: JSON lines, one per syllable",
+                                 description="Which tone each syllable of a recording carries, judged from the voice "
+                                             "(the trained tone model on the speaker's own pitch range), against the "
+                                             "expected tones (third-tone sandhi, 一/不 and neutral tones as spoken). "
+                                             "Prints one JSON line per syllable: pinyin, expected and heard tone, "
+                                             "confidence, start/end, status.")
+    assess.add_argument("audio", nargs="?", metavar="AUDIO", help="the recording (any audio or video file)")
+    what = assess.add_mutually_exclusive_group()
+    what.add_argument("--text", help="the sentence that was said, in hanzi (the recogniser checks initials and finals)")
+    what.add_argument("--pinyin", help="the syllables that were said, as pinyin: mā, ma1, nǐ hǎo (tones only)")
+    what.add_argument("--list", type=Path, metavar="FILE.tsv",
+                      help="rows of 'audio<TAB>hanzi or pinyin', one speaker: every row calibrates the others")
 
 
 def _live_parser(commands) -> None:
@@ -371,6 +387,58 @@ def _speak_command(args) -> int:
     return 0
 
 
+def _assess_rows(args) -> list[tuple[Path, str]]:
+    if args.list is not None:
+        if args.audio:
+            raise UserError("give AUDIO with --text/--pinyin, or --list alone")
+        try:
+            lines = args.list.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise UserError(f"cannot read {args.list}: {exc.strerror or exc}") from None
+        rows = []
+        for n, line in enumerate(lines, 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            path, _, said = line.partition("\t")
+            if not said.strip():
+                raise UserError(f"{args.list}:{n}: expected 'audio<TAB>hanzi or pinyin'")
+            rows.append(((args.list.parent / path.strip()), said.strip()))
+        if not rows:
+            raise UserError(f"{args.list} has no rows")
+        return rows
+    if not args.audio or not (args.text or args.pinyin):
+        raise UserError("give AUDIO and --text 汉字 or --pinyin 'mā' (or --list FILE.tsv)")
+    return [(Path(args.audio), args.text or args.pinyin)]
+
+
+def _assess_command(args) -> int:
+    """Every row's pitch track first (the speaker's range over all of them), then the verdicts."""
+    import json
+
+    from app.language.text import has_cjk
+    from app.practice.assess import assess, assess_pinyin, reference_reading
+    from app.practice.tones import pitch_track
+    from app.speech.audio import load_audio
+
+    rows = _assess_rows(args)
+    audios = [load_audio(path, name=str(path)) for path, _ in rows]
+    tracks = [pitch_track(a) for a in audios]
+    model = None
+    for k, ((path, said), audio) in enumerate(zip(rows, audios)):
+        others = tuple(t for j, t in enumerate(tracks) if j != k)
+        if has_cjk(said):
+            if model is None:
+                from app.speech.model import load_model
+
+                model = load_model()
+            result = assess(audio, said, model, reference_reading(said), others)
+        else:
+            result = assess_pinyin(audio, said, others)
+        for r in result.results:
+            print(json.dumps({"file": str(path), **r.as_json()}, ensure_ascii=False), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -387,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "speak":
             return _speak_command(args)
+        if args.command == "assess":
+            return _assess_command(args)
         from app.ui import launch
 
         launch(args)

@@ -13,7 +13,8 @@ import gradio as gr
 from app.speech.audio import load_audio
 from app.base.errors import UserError
 from app.language.pinyin import pinyin_line, tone_html
-from app.practice.assess import SCORE_RULE, STATUS_COLOUR, STATUS_TEXT, assess, feedback_html, pick_sentence, pitch_frame, sentence_bank
+from app.practice.assess import (SCORE_RULE, STATUS_COLOUR, STATUS_TEXT, assess, feedback_html, pick_sentence, pitch_frame,
+                                 reference_reading, sentence_bank)
 from app.language.text import has_cjk, split_words
 from app.language.gloss import cedict_gloss
 from app.speech import synthesis
@@ -21,7 +22,8 @@ from app.speech import synthesis
 MAX_ATTEMPT_SECONDS = 60.0
 CREDIT = ("Sentences: [hsk-sentences-audio](https://pypi.org/project/hsk-sentences-audio/) "
           "(HSK levels 1–6, CC BY-SA 4.0). Glosses: CC-CEDICT (CC BY-SA 4.0).")
-HISTORY_HEADERS = ["time", "sentence", "score", "tones heard in pitch"]
+HISTORY_HEADERS = ["time", "sentence", "score", "tones right in your voice"]
+HISTORY_CALIBRATION = 10  # earlier attempts whose pitch sets the speaker's range
 
 
 @functools.lru_cache(maxsize=1)
@@ -117,6 +119,7 @@ def build_practice_tab(get_model) -> PracticeTab:
                        x_title="seconds", y_title="pitch (semitones re 100 Hz)", height=260)
     history = gr.Dataframe(headers=HISTORY_HEADERS, label="Your attempts", interactive=False, elem_id="practice-history")
     history_state = gr.State([])
+    pitch_history = gr.State([])  # earlier attempts' pitch tracks: the speaker's range
 
     def new_sentence(level_value: int, topic_value: str):
         try:
@@ -125,7 +128,8 @@ def build_practice_tab(get_model) -> PracticeTab:
             raise gr.Error("No sentence for that level and topic: choose another.", print_exception=False) from None
         return entry["chinese"], target_html(entry["chinese"]), None
 
-    def run_check(text: str, recording: str | None, past: list, sex: str = "female", progress=gr.Progress()):
+    def run_check(text: str, recording: str | None, past: list, sex: str = "female", tracks: list | None = None,
+                  progress=gr.Progress()):
         text = (text or "").strip()
         if not has_cjk(text):
             raise gr.Error("Choose or type a Chinese sentence first.", print_exception=False)
@@ -134,23 +138,28 @@ def build_practice_tab(get_model) -> PracticeTab:
         try:
             progress(0.1, desc="Listening")
             audio = load_audio(recording, MAX_ATTEMPT_SECONDS, name="your recording")
-            result = assess(audio, text, get_model())
+            reference = reference_reading(text, synthesis.default_voice(sex)) if not synthesis.unavailable_reason() else None
+            result = assess(audio, text, get_model(), reference, tuple(tracks or ())[-HISTORY_CALIBRATION:])
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         pitch = result.pitch_tone_accuracy
         pitch_text = f"{pitch:.0%}" if pitch is not None else "–"
+        timing = ("syllables timed by aligning your voice to the native reading" if result.timing == "reference"
+                  else "syllables timed from the recogniser")
         summary = (f"## Score {result.score}/100\n{SCORE_RULE}\n\n"
                    f"**You said:** {html.escape(result.said_text)} — {html.escape(pinyin_line(result.said_text))}\n\n"
-                   f"Tones heard in your pitch matching the expected (after sandhi): {pitch_text} "
-                   "(a guide only: the pitch classifier is right about half the time, see README).")
+                   f"Tones judged from your voice as expected (after sandhi): {pitch_text} — {timing}; your pitch "
+                   f"range from this attempt and your earlier ones. Measured accuracy: README, \"Tone coach\".")
         past = past + [[time.strftime("%H:%M:%S"), text, result.score, pitch_text]]
         progress(0.8, desc="Drawing the native reading's pitch")
-        return summary, feedback_html(result), pitch_frame(result, _reference_audio(text, sex)), past[::-1], past
+        native = reference.audio if reference is not None else _reference_audio(text, sex)
+        return (summary, feedback_html(result), pitch_frame(result, native), past[::-1], past,
+                [*(tracks or ()), result.pitch][-HISTORY_CALIBRATION:])
 
     new.click(new_sentence, [level, topic], [target, target_view, reference])
     target.change(target_html, target, target_view)
-    check.click(run_check, [target, attempt, history_state, voice], [score, feedback, plot, history, history_state],
-                concurrency_id="model")
+    check.click(run_check, [target, attempt, history_state, voice, pitch_history],
+                [score, feedback, plot, history, history_state, pitch_history], concurrency_id="model")
     listen_normal.click(lambda t, v: listen(t, v, 1.0), [target, voice], native, concurrency_id="speech")
     listen_slow.click(lambda t, v: listen(t, v, synthesis.SLOW), [target, voice], native, concurrency_id="speech")
     return PracticeTab(target=target, reference=reference)

@@ -22,6 +22,7 @@ already written is kept.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import sys
@@ -71,22 +72,27 @@ def write(out: Path, zh_synth: Path, per_voice: int, wrong: int, seed: int = SEE
     counts = {}
     for split, voices in VOICE_SPLITS.items():
         listed = out / f"{split}.jsonl"
-        done = {json.loads(line)["path"]: line for line in listed.read_text("utf-8").splitlines()} if listed.is_file() else {}
+        done = [json.loads(line) for line in listed.read_text("utf-8").splitlines()] if listed.is_file() else []
+        done = {(r["voice"], r["sentence"], r["wrong"] is not None) for r in done}
         pool = sentences["train"] if split == "train" else sentences["dev"] + sentences["test"]
         jobs = []
         for voice in voices:
+            if sum(1 for v, _, w in done if v == voice and not w) >= per_voice:
+                continue  # spoken enough already (an earlier, larger run)
             rng = random.Random(f"{seed}-{voice}")
             for n, sentence in enumerate(rng.sample(pool, min(per_voice, len(pool)))):
-                jobs.append((f"{voice}-{n:04d}", sentence, voice, rng.uniform(*SPEEDS), None, None))
+                # Named by the sentence, so a rerun with another --per-voice resumes without a clash.
+                name = f"{voice}-{hashlib.sha1(sentence.encode()).hexdigest()[:10]}"
+                jobs.append((name, sentence, voice, rng.uniform(*SPEEDS), None, None))
                 if split != "train" and n < wrong:
                     from app.language.pinyin import syllables
 
                     change = wrong_tones([s.spoken_tone for s in syllables(sentence)], rng)
                     if change:
-                        jobs.append((f"{voice}-{n:04d}-wrong", sentence, voice, jobs[-1][3], change[1], change[0]))
+                        jobs.append((f"{name}-wrong", sentence, voice, jobs[-1][3], change[1], change[0]))
         with open(listed, "a", encoding="utf-8") as f:
             for name, sentence, voice, speed, tones, k in progress(jobs, unit="clip", desc=split):
-                if f"{name}.wav" in done:
+                if (voice, sentence, k is not None) in done:
                     continue
                 try:
                     row = record(out, name, sentence, voice, speed, tones, k)
