@@ -67,7 +67,8 @@ def syllable_examples(folder: Path, speakers: set[str] | None) -> dict:
     """Real isolated syllables (training.tone_syllables' syllables.tsv), one calibration per speaker."""
     with open(folder / "syllables.tsv", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f, delimiter="\t") if speakers is None or r["speaker"] in speakers]
-    tracks = {r["path"]: pitch_track(audio) for r in rows for audio in [load_audio(folder / r["path"])]}
+    audios = {r["path"]: load_audio(folder / r["path"]) for r in rows}
+    tracks = {path: pitch_track(audio) for path, audio in audios.items()}
     by_speaker = defaultdict(list)
     for r in rows:
         by_speaker[r["speaker"]].append(tracks[r["path"]])
@@ -78,7 +79,7 @@ def syllable_examples(folder: Path, speakers: set[str] | None) -> dict:
         span = _voiced_span(track)
         if span is None:
             continue
-        x, voiced = syllable_features(track, [span], calibrations[r["speaker"]])
+        x, voiced = syllable_features(track, [span], calibrations[r["speaker"]], audios[r["path"]])
         if voiced[0]:
             out["x"].append(x[0])
             out["said"].append(int(r["tone"]))

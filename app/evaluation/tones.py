@@ -1,6 +1,15 @@
-"""Accuracy of the pitch tone classifier (app.practice.tones) on a Common-Voice-layout split.
+"""Accuracy of Practice's tone judges on a Common-Voice-layout split, and on held-out voices.
 
     python -m app.evaluation.tones ../shared/data/zh-synth --split test [--limit N]
+    python -m app.evaluation.tones --corpus ../tone-corpus --split test   # held-out synthesised voices
+    python -m app.evaluation.tones --syllables ../tone-syllables --speakers S1 S2   # real isolated syllables
+
+`--corpus` (training.tone_corpus's folder; its test voices are never trained or tuned on): 4-tone accuracy
+and confusion of the template classifier on each clip's range (before) and of the trained model on the
+speaker's range (after), with the syllables' exact spans; and the synthetic learners: clips with one
+syllable said in a wrong tone, flagged at that syllable (recall) against rightly said syllables of the
+clips without a wrong tone flagged (false alarms). `--syllables`: one calibration per speaker, as
+`python -m app assess --list` does.
 
 For each clip the recogniser gives every hanzi a time span; only clips whose recognised text equals
 the reference (after normalisation) are used, so each span belongs to the right syllable. The
@@ -63,21 +72,111 @@ def report(expected: list[int], heard: list[int | None]) -> dict:
     }
 
 
+def _matrix_lines(matrix: np.ndarray) -> list[str]:
+    lines = ["| expected \\ heard | T1 | T2 | T3 | T4 | neutral |", "|---|---|---|---|---|---|"]
+    for i, name in enumerate(["T1", "T2", "T3", "T4", "neutral"]):
+        lines.append(f"| {name} | " + " | ".join(str(v) for v in matrix[i]) + " |")
+    return lines
+
+
+def corpus_report(folder: Path, split: str) -> dict:
+    """Before (templates, clip range) and after (model, speaker range) on a tone-corpus split."""
+    import json
+
+    from app.practice.tone_model import Calibration, default_model, heard_tones
+
+    rows = [json.loads(line) for line in (folder / f"{split}.jsonl").read_text("utf-8").splitlines() if line.strip()]
+    audios = {r["path"]: load_audio(folder / "clips" / r["path"]) for r in rows}
+    tracks = {p: pitch_track(a) for p, a in audios.items()}
+    speaker = {v: Calibration.of([tracks[r["path"]] for r in rows if r["voice"] == v]) for v in {r["voice"] for r in rows}}
+    model = default_model()
+    before, after, flags = ([], []), ([], []), {"hit": 0, "wrong": 0, "alarm": 0, "right": 0}
+    for r in progress(rows, unit="clip"):
+        track, spans = tracks[r["path"]], [tuple(x) if x else None for x in r["spans"]]
+        heard = heard_tones(track, spans, speaker[r["voice"]], audios[r["path"]], model)
+        for k, (span, h) in enumerate(zip(spans, heard)):
+            if span is None or h is None:
+                continue
+            said, expected = r["said"][k], r["expected"][k]
+            if r["wrong"] is None:
+                before[0].append(said), before[1].append(classify(track, *span)[0])
+                after[0].append(said), after[1].append(h.tone)
+                if expected != 5:
+                    flags["right"] += 1
+                    flags["alarm"] += h.chance_of(expected) < model.flag_below
+            elif k == r["wrong"]:
+                flags["wrong"] += 1
+                flags["hit"] += h.chance_of(expected) < model.flag_below
+    return {"clips": len(rows), "before": report(*before), "after": report(*after), "flags": flags}
+
+
+def syllables_report(folder: Path, speakers: list[str]) -> dict:
+    """The trained model on real isolated syllables, each speaker calibrated on all their clips."""
+    import csv
+
+    from app.practice.tone_model import Calibration, default_model, heard_tones
+
+    with open(folder / "syllables.tsv", encoding="utf-8") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["speaker"] in speakers]
+    audios = {r["path"]: load_audio(folder / r["path"]) for r in progress(rows, unit="syllable")}
+    tracks = {path: pitch_track(audio) for path, audio in audios.items()}
+    out = {}
+    for s in speakers:
+        mine = [r for r in rows if r["speaker"] == s]
+        calibration = Calibration.of([tracks[r["path"]] for r in mine])
+        expected, heard, template = [], [], []
+        for r in mine:
+            track = tracks[r["path"]]
+            voiced = track.times[~np.isnan(track.semitones)]
+            if voiced.size < 3:
+                continue
+            span = (float(voiced[0]), float(voiced[-1]))
+            h = heard_tones(track, [span], calibration, audios[r["path"]], default_model())[0]
+            expected.append(int(r["tone"]))
+            heard.append(h.tone if h else None)
+            template.append(classify(track, *span)[0])
+        out[s] = {"after": report(expected, heard), "before": report(expected, template), "rows": len(mine)}
+    return out
+
+
+def _print_report(title: str, r: dict) -> None:
+    print(f"{title}: syllables {r['syllables']}, voiced {r['voiced']}, 4-tone accuracy {r['accuracy_4']:.1%}, "
+          f"5-class {r['accuracy_5']:.1%}")
+    print("\n".join(_matrix_lines(r["matrix"])) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.evaluation.tones", description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", type=Path)
+    parser.add_argument("data", type=Path, nargs="?")
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--corpus", type=Path, help="training.tone_corpus's folder")
+    parser.add_argument("--syllables", type=Path, help="training.tone_syllables's folder")
+    parser.add_argument("--speakers", nargs="*", default=[], help="the held-out real speakers (with --syllables)")
     args = parser.parse_args(argv)
+    if args.corpus:
+        r = corpus_report(args.corpus, args.split)
+        print(f"{args.corpus} {args.split}: {r['clips']} clips")
+        _print_report("before (templates, each clip's range)", r["before"])
+        _print_report("after (trained model, the speaker's range)", r["after"])
+        f = r["flags"]
+        print(f"one wrong tone flagged at its syllable: {f['hit']}/{f['wrong']} = {f['hit'] / max(f['wrong'], 1):.1%}; "
+              f"rightly said syllables flagged: {f['alarm']}/{f['right']} = {f['alarm'] / max(f['right'], 1):.1%}")
+        return 0
+    if args.syllables:
+        for speaker, r in syllables_report(args.syllables, args.speakers).items():
+            _print_report(f"{speaker} before (templates)", r["before"])
+            _print_report(f"{speaker} after (trained model, --list calibration)", r["after"])
+        return 0
+    if args.data is None:
+        parser.error("give DATA, --corpus or --syllables")
     rows = read_split(args.data, args.split)
     rows = rows[: args.limit] if args.limit else rows
     expected, heard, used = collect(args.data, rows, load_model())
     r = report(expected, heard)
     print(f"clips used: {used}/{len(rows)}  syllables: {r['syllables']}  voiced: {r['voiced']}")
     print(f"4-tone accuracy (neutral excluded): {r['accuracy_4']:.1%}   5-class accuracy: {r['accuracy_5']:.1%}")
-    print("\n| expected \\ heard | T1 | T2 | T3 | T4 | neutral |\n|---|---|---|---|---|---|")
-    for i, name in enumerate(["T1", "T2", "T3", "T4", "neutral"]):
-        print(f"| {name} | " + " | ".join(str(v) for v in r["matrix"][i]) + " |")
+    print("\n" + "\n".join(_matrix_lines(r["matrix"])))
     return 0
 
 

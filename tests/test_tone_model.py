@@ -1,0 +1,77 @@
+"""The tone coach's parts: pinyin input, the speaker's range, the trained model's sense of tone shapes,
+and the assess CLI's bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from app.language.pinyin import syllables, syllables_of_pinyin
+from app.practice.tone_model import Calibration, default_model, heard_tones
+from app.practice.tones import PitchTrack
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("written, marked, spoken", [
+    ("mā", ["mā"], [1]), ("ma1", ["mā"], [1]), ("ni3hao3", ["nǐ", "hǎo"], [2, 3]), ("nǐhǎo", ["nǐ", "hǎo"], [2, 3]),
+    ("Běijīng", ["běi", "jīng"], [3, 1]), ("lv4", ["lǜ"], [4]), ("ma", ["ma"], [5])])
+def test_pinyin_input_reads_as_the_pinyin_line_would(written, marked, spoken):
+    got = syllables_of_pinyin(written)
+    assert [s.marked for s in got] == marked and [s.spoken_tone for s in got] == spoken
+
+
+def test_pinyin_input_splits_like_the_hanzi_reading():
+    by_hanzi, by_pinyin = syllables("绿"), syllables_of_pinyin("lǜ")
+    assert (by_hanzi[0].initial, by_hanzi[0].final) == (by_pinyin[0].initial, by_pinyin[0].final)
+
+
+@pytest.mark.parametrize("bad", ["hello", "qqq1", "123"])
+def test_what_is_not_pinyin_is_refused(bad):
+    with pytest.raises(ValueError):
+        syllables_of_pinyin(bad)
+
+
+def track_of(*syllables_st: np.ndarray, gap: int = 8) -> tuple[PitchTrack, list[tuple[float, float]]]:
+    """A pitch track of syllables (semitone contours at 10-ms frames) with unvoiced gaps between them."""
+    values, spans, t = [np.full(gap, np.nan)], [], gap
+    for contour in syllables_st:
+        spans.append((t * 0.01, (t + len(contour) - 1) * 0.01))
+        values += [contour, np.full(gap, np.nan)]
+        t += len(contour) + gap
+    semitones = np.concatenate(values)
+    return PitchTrack(np.arange(semitones.size) * 0.01, semitones, 0.0, 0.0), spans
+
+
+def test_the_speakers_range_is_taken_from_all_their_attempts():
+    low, _ = track_of(np.full(20, 5.0))
+    high, _ = track_of(np.full(20, 15.0))
+    together = Calibration.of([low, high])
+    assert Calibration.of([low]).centre == 5.0 and 5.0 < together.centre <= 15.0 and together.spread >= 2.0
+
+
+@pytest.mark.skipif(default_model() is None, reason="no trained tone model (python -m training.tone_model --write)")
+def test_the_trained_model_tells_the_four_citation_shapes_apart():
+    """A speaker around 12 st (a range of ±4): level high, rising, low dipping, falling from high."""
+    n = np.linspace(0, 1, 25)
+    shapes = {1: 16.0 + 0 * n, 2: 10.0 + 6.0 * n ** 1.5, 3: 9.0 - 3.0 * np.sin(np.pi * n * 0.8), 4: 17.0 - 9.0 * n}
+    heard = []
+    for tone, contour in shapes.items():
+        track, spans = track_of(np.full(25, 12.0), contour, np.full(25, 12.0))
+        calibration = Calibration(12.0, 4.0)
+        heard.append(heard_tones(track, spans, calibration)[1].tone)
+    assert heard == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give AUDIO"),
+    (["nothing.wav", "--pinyin", "mā"], "no such file"),
+    (["--list", "missing.tsv"], "cannot read"),
+])
+def test_assess_cli_bad_input_is_one_error_line_and_exit_1(tmp_path, args, message):
+    done = subprocess.run([sys.executable, "-m", "app", "assess", *args], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 1 and done.stderr.startswith("error:") and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
