@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from app.speech.audio import load_audio
@@ -62,8 +63,10 @@ def test_matching_sentence_scores_high_and_another_scores_low(model, zh_synth):
         audio = load_audio(clip_path(row))
         matching.append(assess(audio, row["sentence"], model).score)
         different.append(assess(audio, other["sentence"], model).score)
-    # Recognition of synthetic speech is not perfect (CER ~5 %), so the bar is on most clips.
-    assert sorted(matching)[1] >= 90, matching
+    # Recognition of synthetic speech is not perfect (CER ~5 %), and tones are now judged from the voice
+    # (zh-synth's voice is not one the tone model trained on; about 5 % false alarms on held-out voices,
+    # more with the recogniser's spans), so the bar is on most clips and on the mean.
+    assert sorted(matching)[1] >= 70 and np.mean(matching) >= 80, matching
     assert max(different) <= 30, different
 
 
