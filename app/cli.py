@@ -416,7 +416,7 @@ def _assess_command(args) -> int:
     import json
 
     from app.language.text import has_cjk
-    from app.practice.assess import assess, assess_pinyin
+    from app.practice.assess import assess, assess_pinyin, reference_reading
     from app.practice.tones import pitch_track
     from app.speech.audio import load_audio
 
@@ -431,7 +431,7 @@ def _assess_command(args) -> int:
                 from app.speech.model import load_model
 
                 model = load_model()
-            result = assess(audio, said, model, None, others)  # aligned reference timing: app.practice.align, to come
+            result = assess(audio, said, model, reference_reading(said), others)
         else:
             result = assess_pinyin(audio, said, others)
         for r in result.results:

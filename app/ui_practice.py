@@ -139,9 +139,7 @@ def build_practice_tab(get_model) -> PracticeTab:
             progress(0.1, desc="Listening")
             audio = load_audio(recording, MAX_ATTEMPT_SECONDS, name="your recording")
             reference = reference_reading(text, synthesis.default_voice(sex)) if not synthesis.unavailable_reason() else None
-            # Syllable timing from the aligned reference waits for app.practice.align (issue 26, item 1):
-            # until then the recogniser's spans time the syllables; the reading still draws its pitch.
-            result = assess(audio, text, get_model(), None, tuple(tracks or ())[-HISTORY_CALIBRATION:])
+            result = assess(audio, text, get_model(), reference, tuple(tracks or ())[-HISTORY_CALIBRATION:])
         except UserError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         pitch = result.pitch_tone_accuracy
