@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.practice.tone_model import MODEL_FILE, TONES, Calibration, ToneModel, syllable_features
-from app.practice.tones import pitch_track
+from app.practice.tone_model import MODEL_FILE, TONES, Calibration, ToneModel, speaker_calibrations, syllable_features
+from app.practice.tones import pitch_track, voiced_span
 from app.speech.audio import load_audio
 from training.tone_corpus import read
 
@@ -43,10 +43,7 @@ def corpus_examples(folder: Path, split: str) -> dict:
     for row in rows:
         audio = load_audio(folder / "clips" / row["path"])
         audios[row["path"]], tracks[row["path"]] = audio, pitch_track(audio)
-    by_voice = defaultdict(list)
-    for row in rows:
-        by_voice[row["voice"]].append(tracks[row["path"]])
-    voice_calibration = {v: Calibration.of(t) for v, t in by_voice.items()}
+    voice_calibration = speaker_calibrations((row["voice"], tracks[row["path"]]) for row in rows)
     out = defaultdict(list)
     for row in rows:
         track, spans = tracks[row["path"]], [tuple(s) if s else None for s in row["spans"]]
@@ -69,14 +66,11 @@ def syllable_examples(folder: Path, speakers: set[str] | None) -> dict:
         rows = [r for r in csv.DictReader(f, delimiter="\t") if speakers is None or r["speaker"] in speakers]
     audios = {r["path"]: load_audio(folder / r["path"]) for r in rows}
     tracks = {path: pitch_track(audio) for path, audio in audios.items()}
-    by_speaker = defaultdict(list)
-    for r in rows:
-        by_speaker[r["speaker"]].append(tracks[r["path"]])
-    calibrations = {s: Calibration.of(t) for s, t in by_speaker.items()}
+    calibrations = speaker_calibrations((r["speaker"], tracks[r["path"]]) for r in rows)
     out = defaultdict(list)
     for r in rows:
         track = tracks[r["path"]]
-        span = _voiced_span(track)
+        span = voiced_span(track)
         if span is None:
             continue
         x, voiced = syllable_features(track, [span], calibrations[r["speaker"]], audios[r["path"]])
@@ -85,14 +79,6 @@ def syllable_examples(folder: Path, speakers: set[str] | None) -> dict:
             out["said"].append(int(r["tone"]))
             out["speaker"].append(r["speaker"])
     return {k: np.array(v) for k, v in out.items()}
-
-
-def _voiced_span(track) -> tuple[float, float] | None:
-    voiced = ~np.isnan(track.semitones)
-    if voiced.sum() < 3:
-        return None
-    times = track.times[voiced]
-    return float(times[0]), float(times[-1])
 
 
 def fit(x: np.ndarray, y: np.ndarray, hidden=HIDDEN, alpha: float = 1e-3) -> ToneModel:

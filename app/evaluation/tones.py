@@ -83,12 +83,12 @@ def corpus_report(folder: Path, split: str) -> dict:
     """Before (templates, clip range) and after (model, speaker range) on a tone-corpus split."""
     import json
 
-    from app.practice.tone_model import Calibration, default_model, heard_tones
+    from app.practice.tone_model import default_model, heard_tones, speaker_calibrations
 
     rows = [json.loads(line) for line in (folder / f"{split}.jsonl").read_text("utf-8").splitlines() if line.strip()]
     audios = {r["path"]: load_audio(folder / "clips" / r["path"]) for r in rows}
     tracks = {p: pitch_track(a) for p, a in audios.items()}
-    speaker = {v: Calibration.of([tracks[r["path"]] for r in rows if r["voice"] == v]) for v in {r["voice"] for r in rows}}
+    speaker = speaker_calibrations((r["voice"], tracks[r["path"]]) for r in rows)
     model = default_model()
     before, after, flags = ([], []), ([], []), {"hit": 0, "wrong": 0, "alarm": 0, "right": 0}
     for r in progress(rows, unit="clip"):
@@ -114,24 +114,24 @@ def syllables_report(folder: Path, speakers: list[str]) -> dict:
     """The trained model on real isolated syllables, each speaker calibrated on all their clips."""
     import csv
 
-    from app.practice.tone_model import Calibration, default_model, heard_tones
+    from app.practice.tone_model import default_model, heard_tones, speaker_calibrations
+    from app.practice.tones import voiced_span
 
     with open(folder / "syllables.tsv", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f, delimiter="\t") if r["speaker"] in speakers]
     audios = {r["path"]: load_audio(folder / r["path"]) for r in progress(rows, unit="syllable")}
     tracks = {path: pitch_track(audio) for path, audio in audios.items()}
+    calibrations = speaker_calibrations((r["speaker"], tracks[r["path"]]) for r in rows)
     out = {}
     for s in speakers:
         mine = [r for r in rows if r["speaker"] == s]
-        calibration = Calibration.of([tracks[r["path"]] for r in mine])
         expected, heard, template = [], [], []
         for r in mine:
             track = tracks[r["path"]]
-            voiced = track.times[~np.isnan(track.semitones)]
-            if voiced.size < 3:
+            span = voiced_span(track)
+            if span is None:
                 continue
-            span = (float(voiced[0]), float(voiced[-1]))
-            h = heard_tones(track, [span], calibration, audios[r["path"]], default_model())[0]
+            h = heard_tones(track, [span], calibrations[s], audios[r["path"]], default_model())[0]
             expected.append(int(r["tone"]))
             heard.append(h.tone if h else None)
             template.append(classify(track, *span)[0])

@@ -44,6 +44,14 @@ class Calibration:
         return cls(float(centre), float(max((high - low) / 2.0, 2.0)))
 
 
+def speaker_calibrations(pairs) -> dict[str, Calibration]:
+    """One Calibration per speaker from (speaker, PitchTrack) pairs: all of a speaker's recordings together."""
+    groups: dict[str, list[PitchTrack]] = {}
+    for speaker, track in pairs:
+        groups.setdefault(speaker, []).append(track)
+    return {speaker: Calibration.of(tracks) for speaker, tracks in groups.items()}
+
+
 def _voiced_contour(track: PitchTrack, start: float, end: float) -> tuple[np.ndarray, float] | None:
     """POINTS semitone values over the voiced frames of [start, end] (octave jumps folded back, a 3-frame
     median), and the voiced share of the span; None when fewer than 3 frames are voiced."""

@@ -64,6 +64,12 @@ def contour(track: PitchTrack, start: float, end: float, points: int = POINTS) -
     return np.interp(grid, t, v)
 
 
+def voiced_span(track: PitchTrack) -> tuple[float, float] | None:
+    """(first, last) voiced frame time: a syllable recorded alone; None when fewer than 3 frames are voiced."""
+    voiced = track.times[~np.isnan(track.semitones)]
+    return (float(voiced[0]), float(voiced[-1])) if voiced.size >= 3 else None
+
+
 def classify(track: PitchTrack, start: float, end: float) -> tuple[int | None, np.ndarray | None]:
     """Nearest tone template to the syllable's contour; (None, None) when the syllable is unvoiced."""
     values = contour(track, start, end)
