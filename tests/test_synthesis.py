@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -128,18 +132,107 @@ def test_what_was_spoken_is_cached(voices):
     assert voices.speak_to_file("我们是同学。") == first and first.stat().st_mtime_ns == stamp
 
 
-def test_without_npm_or_the_hub_the_reason_names_both_routes(tmp_path, monkeypatch):
-    """A first start with no voices yet, no npm and no Hub: one line saying why, per route."""
-    import shutil
+# sha256 of the eight voice files in the npm tarball kokoro-js@1.2.1 (the one NPM_INTEGRITY pins).
+NPM_VOICE_SHA256 = {
+    "zf_xiaobei": "5dde6e1c9c4f12c8b327bc29c0cee361a23b52b952c04636858ba637ec66e640",
+    "zf_xiaoni": "08892b62a39af0a615cd0581238db7e19e44c578e8fa0bfd0e586e93327d9cba",
+    "zf_xiaoxiao": "03adb5d5e3ddd88b047954e974e651cb0a4b524c985057e5d872e962c7be1169",
+    "zf_xiaoyi": "bc1555c5c486099196ac254bae5e0bb543c121952a3092f50b7d8724f1bc36b3",
+    "zm_yunjian": "de48a00bdbf3649f07162269a2b6e0513604389bfac8a2e6c75cb34b323ad6fa",
+    "zm_yunxi": "7243892fb4e560d47014090ddf010f8b8b790f3c6b029ff82b2ac06aa4e27c8b",
+    "zm_yunxia": "6b2b8fc15b3df19a368daebe5c581c7fabf433ee5b8a17ffd6b3d723cff8936d",
+    "zm_yunyang": "261e2c89470534dbbcb8fd98b8fdc495ec94063d9bb6c8277f7be43cccba3f42",
+}
 
-    monkeypatch.delenv(synthesis.VOICES_ENV, raising=False)
-    monkeypatch.setenv("ZIMU_CACHE", str(tmp_path))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr(shutil, "which", lambda name: None)
-    with pytest.raises(UserError) as info:
-        synthesis.voices_dir()
-    line = str(info.value)
-    assert "\n" not in line and "npm: no npm on this machine" in line and "hub:" in line
+
+def first_start(tmp_path, script: str, **hub_env) -> subprocess.CompletedProcess:
+    """`script` in a fresh process as a first start on a Space has it: no npm on PATH, an empty
+    ZIMU_CACHE (unless the test put something there), a fresh HF_HOME, no Hub setting but `hub_env`.
+    huggingface_hub reads HF_ENDPOINT and HF_HUB_OFFLINE once, at import: hence a process of its own."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HF_", "HUGGINGFACE_")) and k not in ("TRANSFORMERS_OFFLINE", synthesis.VOICES_ENV)}
+    (tmp_path / "bin").mkdir(exist_ok=True)  # PATH holds nothing: no npm
+    env.update(PATH=str(tmp_path / "bin"), ZIMU_CACHE=str(tmp_path / "cache"), HF_HOME=str(tmp_path / "hf"), **hub_env)
+    return subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+VOICES_DIR = """
+from app.base.errors import UserError
+from app.speech import synthesis
+try:
+    print(synthesis.voices_dir())
+except UserError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.parametrize("hub", ["offline", "unreachable"])
+def test_without_npm_or_the_hub_the_reason_names_both_routes(tmp_path, hub):
+    """A first start with no voices yet, no npm and no Hub (HF_HUB_OFFLINE=1, or a Hub nobody answers:
+    a closed port, as a machine without network has it): one short line saying why, per route, at once
+    (not after huggingface_hub's ~25 s of retries and their warnings)."""
+    from tests.served_media import closed_port_url
+
+    endpoint = closed_port_url("").rstrip("/")
+    started = time.monotonic()
+    done = first_start(tmp_path, VOICES_DIR, **({"HF_HUB_OFFLINE": "1"} if hub == "offline" else {"HF_ENDPOINT": endpoint}))
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    [line] = done.stdout.splitlines()
+    assert line.startswith("the Mandarin voices could not be fetched (npm: no npm on this machine; hub: "), line
+    assert line.endswith("hub: HF_HUB_OFFLINE is set and the Hub cache does not hold them)" if hub == "offline"
+                         else f"hub: cannot reach {endpoint} ([Errno 111] Connection refused))"), line
+    assert "Retrying" not in done.stderr and seconds < 15, (seconds, done.stderr)
+    assert not list((tmp_path / "cache").glob("kokoro-voices/*.bin"))
+
+
+def test_a_space_like_first_start_gets_the_voices_from_the_hub(voices, tmp_path):
+    """The Hub route, end to end: no npm, a fresh cache, HF_ENDPOINT at a local server that speaks the
+    Hub's resolve protocol (tests/hub_server.py; a local imitation, not the Hub) serving npm's voice
+    bytes. huggingface_hub's real hf_hub_download fetches them; the app installs all eight, byte for
+    byte, and speaks with one. A later start with the Hub gone finds them in the Hub cache."""
+    import hashlib
+
+    from tests.hub_server import HubServer
+
+    served = {n: (voices.voices_dir() / f"{n}.bin").read_bytes() for n in voices.VOICE_NAMES}
+    assert {n: hashlib.sha256(b).hexdigest() for n, b in served.items()} == NPM_VOICE_SHA256
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for model in (voices.model_path(), voices.timed_model_path()):  # the model is not what is tested here
+        (cache / model.name).symlink_to(model)
+    speak = """
+import json
+from app.speech import synthesis
+reason = synthesis.unavailable_reason()
+spoken = None if reason else synthesis.speak_timed("你好。", synthesis.default_voice())
+print(json.dumps({"reason": reason, "folder": str(synthesis.voices_dir()),
+                  "seconds": spoken and len(spoken.audio) / synthesis.SAMPLE_RATE,
+                  "peak": spoken and float(abs(spoken.audio).max()),
+                  "hanzi": spoken and [s.hanzi for s in spoken.syllables]}))
+"""
+    with HubServer(voices.HUB_REPO, {f"voices/{n}.bin": b for n, b in served.items()}) as hub:
+        done = first_start(tmp_path, speak, HF_ENDPOINT=hub.endpoint)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["reason"] is None and result["folder"] == str(cache / "kokoro-voices")
+    assert result["hanzi"] == ["你", "好"] and result["seconds"] > 0.3 and result["peak"] > 0.05, result
+    for name, blob in served.items():
+        assert (cache / "kokoro-voices" / f"{name}.bin").read_bytes() == blob, name
+    # What the client did: a HEAD of each file's resolve URL at main, then a GET of its blob on the
+    # "CDN" port (no Xet: the server sent no Xet headers), and huggingface_hub's user-agent registry.
+    hub_port, cdn_port = hub.hub.server_address[1], hub.cdn.server_address[1]
+    resolve = {f"/{voices.HUB_REPO}/resolve/main/voices/{n}.bin" for n in voices.VOICE_NAMES}
+    assert {p for m, port, p in hub.requests if (m, port) == ("HEAD", hub_port)} == resolve
+    assert sorted(p for m, port, p in hub.requests if port == cdn_port) == sorted(
+        f"/blobs/{d}" for d in NPM_VOICE_SHA256.values())
+    assert {p for m, port, p in hub.requests if port == hub_port} <= resolve | {"/api/agent-harnesses"}
+
+    shutil.rmtree(cache / "kokoro-voices")  # the Hub gone (its port closed), its cache kept
+    again = first_start(tmp_path, VOICES_DIR, HF_ENDPOINT=hub.endpoint)
+    assert again.returncode == 0 and again.stdout.splitlines() == [str(cache / "kokoro-voices")], again
+    assert all((cache / "kokoro-voices" / f"{n}.bin").read_bytes() == b for n, b in served.items())
 
 
 def test_timed_speech_knows_where_every_syllable_is(voices):

