@@ -431,9 +431,9 @@ def _assess_command(args) -> int:
                 from app.speech.model import load_model
 
                 model = load_model()
-            result = assess(audio, said, model, reference_reading(said), others)
+            result = assess(audio, said, model, reference_reading(said), others, tracks[k])
         else:
-            result = assess_pinyin(audio, said, others)
+            result = assess_pinyin(audio, said, others, tracks[k])
         for r in result.results:
             print(json.dumps({"file": str(path), **r.as_json()}, ensure_ascii=False), flush=True)
     return 0

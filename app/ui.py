@@ -28,7 +28,7 @@ from app.study.player import VIDEO_SUFFIXES, clock, media_url, player_html, tran
 from app.language.subtitles import FORMATS, LINE_KINDS, Cue
 from app.speech.transcribe import TranscribeOptions, Transcript
 from app.language.translate import ENGLISH_SOURCES, SOURCE_NAMES
-from app.ui_practice import build_practice_tab
+from app.ui_practice import build_practice_tab, warm_reference
 from app.ui_live import build_live, warm_live, wire_live
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -381,9 +381,11 @@ def _wire(panel: Panel, settings: ServerSettings, inputs, practice, main_tabs, d
         trigger(run_url, [url, *common, keep_video], outputs, concurrency_id="model")
     lines.change(relines, [panel.result, lines], panel.downloads)
     shadow_outputs = [main_tabs, practice.target, practice.reference]
-    panel.practise.click(practise_line, [panel.result, panel.line_menu], shadow_outputs)
+    warm = dict(fn=warm_reference, inputs=[practice.target, practice.voice], outputs=None, queue=False,
+                show_progress="hidden")
+    panel.practise.click(practise_line, [panel.result, panel.line_menu], shadow_outputs).then(**warm)
     panel.table.select(select_row, None, panel.line_menu).then(
-        practise_line, [panel.result, panel.line_menu], shadow_outputs)
+        practise_line, [panel.result, panel.line_menu], shadow_outputs).then(**warm)
     panel.export.click(export_words, [panel.result, panel.saved_words], [*panel.deck, panel.deck_status])
     # ffmpeg is as CPU-hungry as the recogniser: it waits its turn with the transcriptions.
     panel.burn.click(burn, [panel.result, lines], panel.burned, concurrency_id="model")

@@ -14,7 +14,7 @@ from app.speech.audio import load_audio
 from app.base.errors import UserError
 from app.language.pinyin import pinyin_line, tone_html
 from app.practice.assess import (SCORE_RULE, STATUS_COLOUR, STATUS_TEXT, assess, feedback_html, pick_sentence, pitch_frame,
-                                 reference_reading, sentence_bank)
+                                 prepare_reference, reference_reading, sentence_bank)
 from app.language.text import has_cjk, split_words
 from app.language.gloss import cedict_gloss
 from app.speech import synthesis
@@ -72,6 +72,13 @@ def listen(text: str, sex: str, speed: float) -> str:
         raise gr.Error(str(exc), print_exception=False) from None
 
 
+def warm_reference(text: str, sex: str) -> None:
+    """Start the native reading Check aligns to as soon as the sentence is chosen (in the background)."""
+    text = (text or "").strip()
+    if has_cjk(text) and not synthesis.unavailable_reason():
+        prepare_reference(text, synthesis.default_voice(sex))
+
+
 def _reference_audio(text: str, sex: str):
     """The native reading at 16 kHz for the pitch plot, or None when no voice is available here."""
     if synthesis.unavailable_reason():
@@ -86,6 +93,7 @@ def _reference_audio(text: str, sex: str):
 class PracticeTab:
     target: gr.Textbox
     reference: gr.Audio
+    voice: gr.Radio
 
 
 def build_practice_tab(get_model) -> PracticeTab:
@@ -156,10 +164,14 @@ def build_practice_tab(get_model) -> PracticeTab:
         return (summary, feedback_html(result), pitch_frame(result, native), past[::-1], past,
                 [*(tracks or ()), result.pitch][-HISTORY_CALIBRATION:])
 
-    new.click(new_sentence, [level, topic], [target, target_view, reference])
+    new.click(new_sentence, [level, topic], [target, target_view, reference]).then(
+        warm_reference, [target, voice], None, queue=False, show_progress="hidden")
     target.change(target_html, target, target_view)
+    # A typed sentence is read once the box is left (not at every keystroke); a line from a video too.
+    for event in (target.blur, target.submit, voice.change):
+        event(warm_reference, [target, voice], None, queue=False, show_progress="hidden")
     check.click(run_check, [target, attempt, history_state, voice, pitch_history],
                 [score, feedback, plot, history, history_state, pitch_history], concurrency_id="model")
     listen_normal.click(lambda t, v: listen(t, v, 1.0), [target, voice], native, concurrency_id="speech")
     listen_slow.click(lambda t, v: listen(t, v, synthesis.SLOW), [target, voice], native, concurrency_id="speech")
-    return PracticeTab(target=target, reference=reference)
+    return PracticeTab(target=target, reference=reference, voice=voice)

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 
+import numpy as np
 import pysubs2
 import pytest
 
@@ -122,6 +123,49 @@ def test_practice_tab_with_a_clip_as_the_recording(playwright, app_url, zh_synth
         assert row["sentence"] in page.locator("#practice-history").inner_text()
     finally:
         browser.close()
+
+
+@pytest.mark.slow
+def test_practice_tone_verdicts_for_a_sentence_said_right_and_with_one_wrong_tone(playwright, app_url, voices,
+                                                                                 tmp_path):
+    """Issue 26: Chromium's fake microphone plays a voice the tone model never trained on (zm_yunxi) saying
+    今天天气很好。 right, then with the first 天 said tiàn (4th tone) instead of tiān. The recogniser writes
+    天 both times (it repairs tones from context); the verdict from the voice must not: the wrong one is
+    marked "wrong tone" at that syllable with what was heard, the right one is not."""
+    from app.speech.audio import SAMPLE_RATE, resample, write_audio
+
+    text = "今天天气很好。"
+    right = voices.speak_timed(text, "zm_yunxi")
+    tones = list(right.tones)
+    assert tones[1] == 1
+    tones[1] = 4
+    wrong = voices.speak_timed(text, "zm_yunxi", tones=tones)
+    cells = {}
+    for name, speech in (("right", right), ("wrong", wrong)):
+        pad = np.zeros(SAMPLE_RATE // 4, np.float32)
+        audio = np.concatenate([pad, resample(speech.audio, voices.SAMPLE_RATE), pad])
+        browser = fake_microphone(playwright, write_audio(audio, tmp_path / f"{name}.wav"))
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1600})
+            page.goto(app_url)
+            page.get_by_role("tab", name="Practice").click()
+            page.locator("#practice-target textarea, #practice-target input").first.fill(text)
+            page.locator("#practice-target-view ruby").first.wait_for(timeout=20_000)
+            check_an_attempt(page, audio.size / SAMPLE_RATE)
+            cells[name] = page.evaluate(
+                "[...document.querySelectorAll('#practice-feedback .syl')].map(c => ({cls: c.className,"
+                " py: c.querySelector('.py').innerText, verdict: (c.querySelector('.tone-verdict') || {}).title || '',"
+                " said: (c.querySelector('.tone-said') || {}).innerText || ''}))")
+            assert "aligning your voice to the native reading" in page.locator("#practice-score").inner_text()
+        finally:
+            browser.close()
+    said_right, said_wrong = cells["right"], cells["wrong"]
+    assert [c["py"] for c in said_right][:2] == ["jīn", "tiān"], said_right
+    assert said_right[1]["cls"] == "syl right" and said_right[1]["verdict"].startswith("tone right: 1st"), said_right
+    assert sum(bool(c["said"]) for c in said_right) <= 1, said_right
+    assert said_wrong[1]["cls"] == "syl tone", said_wrong
+    assert said_wrong[1]["said"].startswith("you said 4th, expected 1st"), said_wrong
+    assert [c["cls"] for c in said_wrong[2:]].count("syl tone") <= 1, said_wrong
 
 
 @pytest.mark.slow

@@ -107,3 +107,16 @@ def test_pitch_plot_lays_the_native_reading_over_the_learners_attempt(model, voi
     assert abs(theirs.time.min() - voiced[0]) < 0.02 and abs(theirs.time.max() - voiced[-1]) < 0.02
     assert abs(theirs.semitones.median() - np.nanmedian(result.pitch.semitones)) < 0.5
     assert "native reading" not in set(pitch_frame(result).series)
+
+
+def test_a_prepared_native_reading_is_made_once_in_the_background_and_waited_for(voices):
+    """Practice starts the reading when a sentence is chosen; Check then finds it made, not made again."""
+    from app.practice.assess import prepare_reference, reference_reading
+
+    text, voice = "我想喝一杯茶。", voices.default_voice("female")
+    started = prepare_reference(text, voice)
+    assert prepare_reference(text, voice) is started  # a second choice of the same sentence adds no work
+    reading = reference_reading(text, voice)
+    assert reading is started.result()
+    assert len(reading.spans) == len(syllables(text)) and all(span is not None for span in reading.spans)
+    assert reference_reading("123", voice) is None  # no syllables to time: Check falls back to the recogniser

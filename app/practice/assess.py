@@ -18,9 +18,11 @@ initial, final and tone, from what the recogniser heard and from the pitch of th
 
 from __future__ import annotations
 
-import functools
 import html
 import random
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,10 +168,34 @@ class Reference:
     spans: list[tuple[float, float] | None]
 
 
-@functools.lru_cache(maxsize=32)
+_READINGS: OrderedDict[tuple[str, str | None], Future] = OrderedDict()  # the last few, newest last
+_READINGS_KEPT = 32
+_READINGS_LOCK = threading.Lock()
+_READER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reference-reading")
+
+
+def prepare_reference(text: str, voice: str | None = None) -> Future:
+    """Start making the native reading of `text` in the background, once per text and voice: Practice
+    calls it when a sentence is chosen, so that Check finds the reading made instead of waiting 1-3 s
+    for the synthesis (a check of a 5-s attempt should take under 2 s)."""
+    key = (text, voice)
+    with _READINGS_LOCK:
+        future = _READINGS.get(key)
+        if future is None:
+            future = _READINGS[key] = _READER.submit(_make_reference, text, voice)
+            while len(_READINGS) > _READINGS_KEPT:
+                _READINGS.popitem(last=False)
+        _READINGS.move_to_end(key)
+        return future
+
+
 def reference_reading(text: str, voice: str | None = None) -> Reference | None:
     """The synthesised reading of `text` (app.speech.synthesis.speak_timed), or None when no voice is
     available here or its syllables are not the target's (digits read differently)."""
+    return prepare_reference(text, voice).result()
+
+
+def _make_reference(text: str, voice: str | None) -> Reference | None:
     from app.speech import synthesis
     from app.speech.audio import resample
 
@@ -217,23 +243,24 @@ def judge_tones(results: list[SyllableResult], track, spans, calibration, audio)
 
 
 def assess(audio: np.ndarray, target_text: str, model, reference: Reference | None = None,
-           history: tuple = ()) -> Assessment:
+           history: tuple = (), track=None) -> Assessment:
     """Transcribe the attempt (unbiased), align with the target, and judge every tone from the voice.
-    `history`: the speaker's earlier attempts' pitch tracks (calibration of their range)."""
+    `history`: the speaker's earlier attempts' pitch tracks (calibration of their range); `track`: this
+    attempt's, when the caller has it already."""
     from app.practice.tone_model import Calibration
     from app.practice.tones import pitch_track, refine_spans
     from app.speech.transcribe import TranscribeOptions, transcribe
 
     transcript = transcribe(audio, model, TranscribeOptions(language="zh", english="none"))
     said_text = transcript.text
-    track = pitch_track(audio)
+    track = pitch_track(audio) if track is None else track
     results = compare(target_text, said_text, refine_spans(track, hanzi_times(transcript)))
     spans, timing = _target_spans(results, audio, reference)
     judge_tones(results, track, spans, Calibration.of([track, *history]), audio)
     return Assessment(target_text, said_text, results, score(results), track, timing)
 
 
-def assess_pinyin(audio: np.ndarray, pinyin_text: str, history: tuple = ()) -> Assessment:
+def assess_pinyin(audio: np.ndarray, pinyin_text: str, history: tuple = (), track=None) -> Assessment:
     """Tones only, for syllables given as pinyin (`python -m app assess --pinyin mā`): no recogniser; the
     voiced stretch is shared among the syllables and each boundary snapped to a pause."""
     from app.practice.tone_model import Calibration
@@ -245,7 +272,7 @@ def assess_pinyin(audio: np.ndarray, pinyin_text: str, history: tuple = ()) -> A
         raise UserError(str(exc)) from None
     if not target:
         raise UserError("no pinyin to check")
-    track = pitch_track(audio)
+    track = pitch_track(audio) if track is None else track
     even = [(k / len(target), (k + 1) / len(target)) for k in range(len(target))]
     spans = refine_spans(track, even) if not np.isnan(track.semitones).all() else [None] * len(target)
     results = [SyllableResult(t, t, RIGHT) for t in target]
