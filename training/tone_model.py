@@ -36,8 +36,10 @@ HIDDEN = (32,)
 SEED = 0
 
 
-def corpus_examples(folder: Path, split: str) -> dict:
-    """Features of every syllable of a tone-corpus split, both calibrations; with who spoke and what."""
+def corpus_examples(folder: Path, split: str, alone: bool = True) -> dict:
+    """Features of every syllable of a tone-corpus split, both calibrations; with who spoke and what.
+    `alone`: each syllable once more as if it had been said by itself (no neighbours, first and last),
+    the case of a single syllable checked with `assess --pinyin mā` — connected speech has none."""
     rows = read(folder, split)
     tracks, audios = {}, {}
     for row in rows:
@@ -45,18 +47,27 @@ def corpus_examples(folder: Path, split: str) -> dict:
         audios[row["path"]], tracks[row["path"]] = audio, pitch_track(audio)
     voice_calibration = speaker_calibrations((row["voice"], tracks[row["path"]]) for row in rows)
     out = defaultdict(list)
+
+    def add(x, k, row, kind, by_itself):
+        out["x"].append(x)
+        out["said"].append(row["said"][k])
+        out["expected"].append(row["expected"][k])
+        out["wrong"].append(row["wrong"] == k)
+        out["wrong_clip"].append(row["wrong"] is not None)
+        out["calibration"].append(kind)
+        out["speaker"].append(row["voice"])
+        out["alone"].append(by_itself)
+
     for row in rows:
         track, spans = tracks[row["path"]], [tuple(s) if s else None for s in row["spans"]]
+        audio = audios[row["path"]]
         for kind, calibration in (("clip", Calibration.of([track])), ("speaker", voice_calibration[row["voice"]])):
-            x, voiced = syllable_features(track, spans, calibration, audios[row["path"]])
+            x, voiced = syllable_features(track, spans, calibration, audio)
             for k in np.flatnonzero(voiced):
-                out["x"].append(x[k])
-                out["said"].append(row["said"][k])
-                out["expected"].append(row["expected"][k])
-                out["wrong"].append(row["wrong"] == k)
-                out["wrong_clip"].append(row["wrong"] is not None)
-                out["calibration"].append(kind)
-                out["speaker"].append(row["voice"])
+                add(x[k], k, row, kind, False)
+                if alone:
+                    single, _ = syllable_features(track, [spans[k]], calibration, audio)
+                    add(single[0], k, row, kind, True)
     return {k: np.array(v) for k, v in out.items()}
 
 
@@ -108,7 +119,7 @@ def accuracy_4(model: ToneModel, data: dict, mask=None) -> float:
 def flag_threshold(model: ToneModel, data: dict, false_alarms: float = 0.10) -> float:
     """The probability of the expected tone below which a syllable is flagged: the highest that flags at
     most `false_alarms` of the rightly spoken toned syllables of the clips without a wrong tone."""
-    right = (~data["wrong_clip"]) & (data["expected"] != 5) & (data["calibration"] == "clip")
+    right = (~data["wrong_clip"]) & (data["expected"] != 5) & (data["calibration"] == "clip") & ~data["alone"]
     probs = model.probabilities(data["x"][right])
     chance = probs[np.arange(len(probs)), [TONES.index(int(t)) for t in data["expected"][right]]]
     return float(np.quantile(chance, false_alarms))
@@ -121,12 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-speakers", nargs="*", default=None,
                         help="real speakers to train on (default: none; the rest are held out)")
     parser.add_argument("--hidden", type=int, nargs="+", default=list(HIDDEN))
+    parser.add_argument("--no-alone", dest="alone", action="store_false",
+                        help="train on syllables in their sentences only (not also each one by itself)")
     parser.add_argument("--write", action="store_true", help=f"save the model into {MODEL_FILE}")
     args = parser.parse_args(argv)
     if not (args.corpus / "train.jsonl").is_file():
         print(f"error: {args.corpus} has no train.jsonl: run python -m training.tone_corpus first", file=sys.stderr)
         return 1
-    train, dev = corpus_examples(args.corpus, "train"), corpus_examples(args.corpus, "dev")
+    train, dev = corpus_examples(args.corpus, "train", args.alone), corpus_examples(args.corpus, "dev")
     x, y = train["x"], train["said"]
     if args.syllables and args.train_speakers:
         real = syllable_examples(args.syllables, set(args.train_speakers))
@@ -134,9 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"real syllables: {len(real['said'])} from {sorted(set(real['speaker']))}")
     model = fit(x, y, tuple(args.hidden))
     threshold = flag_threshold(model, dev)
+    connected, alone = ~dev["alone"], dev["alone"]
     print(f"train syllables: {len(y)}  dev 4-tone accuracy: clip calibration "
-          f"{accuracy_4(model, dev, dev['calibration'] == 'clip'):.1%}, speaker calibration "
-          f"{accuracy_4(model, dev, dev['calibration'] == 'speaker'):.1%}; flag below {threshold:.3f}")
+          f"{accuracy_4(model, dev, connected & (dev['calibration'] == 'clip')):.1%}, speaker calibration "
+          f"{accuracy_4(model, dev, connected & (dev['calibration'] == 'speaker')):.1%}; each syllable alone, "
+          f"speaker calibration {accuracy_4(model, dev, alone & (dev['calibration'] == 'speaker')):.1%}; "
+          f"flag below {threshold:.3f}")
     if args.write:
         dataclasses.replace(model, flag_below=threshold).save(MODEL_FILE)
         print(f"wrote {MODEL_FILE} ({MODEL_FILE.stat().st_size} bytes)")
