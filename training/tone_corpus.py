@@ -13,6 +13,11 @@ its dev and test sentences.
 (a toned syllable, drawn with the seed; the new tone drawn among the other three), the way a learner
 gets one tone wrong: `wrong` in the record names the syllable.
 
+`--zh-synth-clips N`: N clips of zh-synth's own voice (a FastSpeech2 voice, not Kokoro's) from its train
+split join the train split as a fifth voice, `zh-synth`: their spans are found by aligning each clip to
+a train voice's reading of the sentence (`app.practice.align`, median boundary error 10 ms between
+voices), their tones are the pinyin line's (the voice is taken to say what it was given).
+
 Writes DIR/clips/*.wav (16 kHz mono) and DIR/{train,dev,test}.jsonl, one record per clip:
 path, voice, sentence, speed, pinyin (marked), expected (the tones the pinyin line speaks), said (the
 tones spoken), spans ([start, end] seconds or null), wrong (a syllable index or null). Resumable: a clip
@@ -54,23 +59,30 @@ def wrong_tones(expected: list[int], rng: random.Random) -> tuple[int, list[int]
     return k, said
 
 
+def _rounded(spans) -> list:
+    return [[round(start, 4), round(end, 4)] if span else None for span in spans for start, end in [span or (0, 0)]]
+
+
 def record(out: Path, name: str, sentence: str, voice: str, speed: float, tones=None, wrong=None) -> dict | None:
     path = out / "clips" / f"{name}.wav"
     spoken = synthesis.speak_timed(sentence, voice, speed, tones)
     row = {"path": path.name, "voice": voice, "sentence": sentence, "speed": round(speed, 3),
            "pinyin": [s.marked for s in spoken.syllables], "expected": [s.spoken_tone for s in spoken.syllables],
-           "said": spoken.tones, "spans": [list(map(lambda v: round(v, 4), s)) if s else None for s in spoken.spans],
+           "said": spoken.tones, "spans": _rounded(spoken.spans),
            "wrong": wrong}
     if not path.is_file():
         write_wav(resample(spoken.audio, synthesis.SAMPLE_RATE), path, rate=SAMPLE_RATE)
     return row
 
 
-def write(out: Path, zh_synth: Path, per_voice: int, wrong: int, seed: int = SEED) -> dict[str, int]:
+def write(out: Path, zh_synth: Path, per_voice: int, wrong: int, seed: int = SEED,
+          splits: tuple[str, ...] = tuple(VOICE_SPLITS)) -> dict[str, int]:
     sentences = sentences_by_split(zh_synth, None)
     (out / "clips").mkdir(parents=True, exist_ok=True)
     counts = {}
     for split, voices in VOICE_SPLITS.items():
+        if split not in splits:
+            continue
         listed = out / f"{split}.jsonl"
         done = [json.loads(line) for line in listed.read_text("utf-8").splitlines()] if listed.is_file() else []
         done = {(r["voice"], r["sentence"], r["wrong"] is not None) for r in done}
@@ -104,6 +116,38 @@ def write(out: Path, zh_synth: Path, per_voice: int, wrong: int, seed: int = SEE
     return counts
 
 
+def write_zh_synth(out: Path, zh_synth: Path, count: int, seed: int = SEED) -> int:
+    """zh-synth's own clips (train split) as training rows, timed by alignment to a train voice."""
+    from app.base.corpus import read_split
+    from app.practice.align import align_to_reference
+    from app.speech.audio import load_audio
+
+    listed = out / "train.jsonl"
+    done = {json.loads(line)["path"] for line in listed.read_text("utf-8").splitlines()} if listed.is_file() else set()
+    rows = read_split(zh_synth, "train")
+    random.Random(f"{seed}-zh-synth").shuffle(rows)
+    references = VOICE_SPLITS["train"]
+    with open(listed, "a", encoding="utf-8") as f:
+        for n, clip in enumerate(progress(rows[:count], unit="clip", desc="zh-synth")):
+            name = f"zh-synth-{Path(clip['path']).stem}.wav"
+            if name in done:
+                continue
+            try:
+                spoken = synthesis.speak_timed(clip["sentence"], references[n % len(references)])
+            except UserError:
+                continue
+            audio = load_audio(zh_synth / "clips" / clip["path"])
+            spans = align_to_reference(audio, resample(spoken.audio, synthesis.SAMPLE_RATE), spoken.spans)
+            write_wav(audio, out / "clips" / name, rate=SAMPLE_RATE)
+            tones = [s.spoken_tone for s in spoken.syllables]
+            f.write(json.dumps({"path": name, "voice": "zh-synth", "sentence": clip["sentence"], "speed": 1.0,
+                                "pinyin": [s.marked for s in spoken.syllables], "expected": tones, "said": tones,
+                                "spans": _rounded(spans),
+                                "wrong": None}, ensure_ascii=False) + "\n")
+            f.flush()
+    return len(listed.read_text("utf-8").splitlines())
+
+
 def read(folder: Path, split: str) -> list[dict]:
     with open(folder / f"{split}.jsonl", encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
@@ -115,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zh-synth", type=Path, required=True, help="zh-synth's folder: which sentence is in which split")
     parser.add_argument("--per-voice", type=int, default=300)
     parser.add_argument("--wrong", type=int, default=100, help="sentences per dev/test voice also spoken with one tone wrong")
+    parser.add_argument("--zh-synth-clips", type=int, default=0,
+                        help="zh-synth's own train clips added to the train split as a fifth voice")
+    parser.add_argument("--splits", nargs="+", choices=list(VOICE_SPLITS), default=list(VOICE_SPLITS),
+                        help="which splits to write or extend (e.g. more training speech only)")
     args = parser.parse_args(argv)
     reason = synthesis.unavailable_reason()
     if reason:
@@ -123,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.zh_synth / "train.tsv").is_file():
         print(f"error: {args.zh_synth} is not zh-synth's folder (no train.tsv)", file=sys.stderr)
         return 1
-    print(json.dumps(write(args.out, args.zh_synth, args.per_voice, args.wrong)))
+    counts = write(args.out, args.zh_synth, args.per_voice, args.wrong, splits=tuple(args.splits))
+    if args.zh_synth_clips:
+        counts["train"] = write_zh_synth(args.out, args.zh_synth, args.zh_synth_clips)
+    print(json.dumps(counts))
     return 0
 
 
