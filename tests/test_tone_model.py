@@ -76,3 +76,26 @@ def test_assess_cli_bad_input_is_one_error_line_and_exit_1(tmp_path, args, messa
                           env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 1 and done.stderr.startswith("error:") and message in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_zh_synth_clips_join_the_training_speech_timed_by_alignment(voices, zh_synth, tmp_path):
+    """`--zh-synth-clips`: zh-synth's own voice as a train voice; each syllable gets a span inside the
+    clip, in order, and the trainer featurises it in its sentence and once more as if said alone."""
+    from app.speech.audio import SAMPLE_RATE, load_audio
+    from training.tone_corpus import read, write_zh_synth
+    from training.tone_model import corpus_examples
+
+    (tmp_path / "clips").mkdir()
+    assert write_zh_synth(tmp_path, zh_synth, 2) == 2
+    assert write_zh_synth(tmp_path, zh_synth, 2) == 2  # resumable: nothing written twice
+    rows = read(tmp_path, "train")
+    for row in rows:
+        assert row["voice"] == "zh-synth" and len(row["spans"]) == len(row["pinyin"]) == len(syllables(row["sentence"]))
+        seconds = load_audio(tmp_path / "clips" / row["path"]).size / SAMPLE_RATE
+        starts = [s[0] for s in row["spans"] if s]
+        assert len(starts) >= len(row["spans"]) - 1 and starts == sorted(starts)
+        assert all(0 <= s[0] < s[1] <= seconds + 0.01 for s in row["spans"] if s)
+    examples = corpus_examples(tmp_path, "train")
+    alone = examples["alone"]
+    assert alone.sum() == (~alone).sum() > 0
+    assert (examples["x"][alone][:, -1] == 0).all() and (examples["x"][alone][:, -4] == 0).all()  # no neighbours
