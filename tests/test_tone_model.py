@@ -95,7 +95,7 @@ def test_zh_synth_clips_join_the_training_speech_timed_by_alignment(voices, zh_s
         starts = [s[0] for s in row["spans"] if s]
         assert len(starts) >= len(row["spans"]) - 1 and starts == sorted(starts)
         assert all(0 <= s[0] < s[1] <= seconds + 0.01 for s in row["spans"] if s)
-    examples = corpus_examples(tmp_path, "train")
+    examples = corpus_examples(tmp_path, "train", alone=True)
     alone = examples["alone"]
     assert alone.sum() == (~alone).sum() > 0
     assert (examples["x"][alone][:, -1] == 0).all() and (examples["x"][alone][:, -4] == 0).all()  # no neighbours

@@ -8,7 +8,8 @@
 and confusion of the template classifier on each clip's range (before) and of the trained model on the
 speaker's range (after), with the syllables' exact spans; and the synthetic learners: clips with one
 syllable said in a wrong tone, flagged at that syllable (recall) against rightly said syllables of the
-clips without a wrong tone flagged (false alarms). `--syllables`: one calibration per speaker, as
+clips without a wrong tone flagged (false alarms). `--aligned`: the same with each syllable timed as
+Practice times it (the clip aligned to the other test voice's reading). `--syllables`: one calibration per speaker, as
 `python -m app assess --list` does.
 
 For each clip the recogniser gives every hanzi a time span; only clips whose recognised text equals
@@ -79,11 +80,23 @@ def _matrix_lines(matrix: np.ndarray) -> list[str]:
     return lines
 
 
-def corpus_report(folder: Path, split: str) -> dict:
-    """Before (templates, clip range) and after (model, speaker range) on a tone-corpus split."""
+def corpus_report(folder: Path, split: str, aligned: bool = False) -> dict:
+    """Before (templates, clip range) and after (model, speaker range) on a tone-corpus split.
+    `aligned`: each syllable's span found as Practice finds it, by aligning the clip to the native
+    reading (the other test voice's, speed 1.0), instead of the exact span the corpus records."""
     import json
 
     from app.practice.tone_model import default_model, heard_tones, speaker_calibrations
+
+    def timing(r: dict, audio) -> list:
+        if not aligned:
+            return [tuple(x) if x else None for x in r["spans"]]
+        from app.practice.align import align_to_reference
+        from app.practice.assess import reference_reading
+
+        others = [v for v in sorted({row["voice"] for row in rows}) if v != r["voice"]]
+        reference = reference_reading(r["sentence"], others[0] if others else None)
+        return align_to_reference(audio, reference.audio, reference.spans) if reference else [None] * len(r["spans"])
 
     rows = [json.loads(line) for line in (folder / f"{split}.jsonl").read_text("utf-8").splitlines() if line.strip()]
     audios = {r["path"]: load_audio(folder / "clips" / r["path"]) for r in rows}
@@ -92,7 +105,7 @@ def corpus_report(folder: Path, split: str) -> dict:
     model = default_model()
     before, after, flags = ([], []), ([], []), {"hit": 0, "wrong": 0, "alarm": 0, "right": 0}
     for r in progress(rows, unit="clip"):
-        track, spans = tracks[r["path"]], [tuple(x) if x else None for x in r["spans"]]
+        track, spans = tracks[r["path"]], timing(r, audios[r["path"]])
         heard = heard_tones(track, spans, speaker[r["voice"]], audios[r["path"]], model)
         for k, (span, h) in enumerate(zip(spans, heard)):
             if span is None or h is None:
@@ -153,10 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, help="training.tone_corpus's folder")
     parser.add_argument("--syllables", type=Path, help="training.tone_syllables's folder")
     parser.add_argument("--speakers", nargs="*", default=[], help="the held-out real speakers (with --syllables)")
+    parser.add_argument("--aligned", action="store_true",
+                        help="with --corpus: syllables timed by alignment to the native reading, as Practice times them")
     args = parser.parse_args(argv)
     if args.corpus:
-        r = corpus_report(args.corpus, args.split)
-        print(f"{args.corpus} {args.split}: {r['clips']} clips")
+        r = corpus_report(args.corpus, args.split, args.aligned)
+        print(f"{args.corpus} {args.split}: {r['clips']} clips, "
+              + ("spans aligned to the native reading" if args.aligned else "exact spans"))
         _print_report("before (templates, each clip's range)", r["before"])
         _print_report("after (trained model, the speaker's range)", r["after"])
         f = r["flags"]
