@@ -59,17 +59,18 @@ def wrong_tones(expected: list[int], rng: random.Random) -> tuple[int, list[int]
     return k, said
 
 
-def _rounded(spans) -> list:
-    return [[round(start, 4), round(end, 4)] if span else None for span in spans for start, end in [span or (0, 0)]]
+def _row(path: str, voice: str, sentence: str, speed: float, syllables, said, spans, wrong) -> dict:
+    """One clip's record (the layout the module docstring gives)."""
+    return {"path": path, "voice": voice, "sentence": sentence, "speed": round(speed, 3),
+            "pinyin": [s.marked for s in syllables], "expected": [s.spoken_tone for s in syllables],
+            "said": list(said), "spans": [[round(s[0], 4), round(s[1], 4)] if s else None for s in spans],
+            "wrong": wrong}
 
 
 def record(out: Path, name: str, sentence: str, voice: str, speed: float, tones=None, wrong=None) -> dict | None:
     path = out / "clips" / f"{name}.wav"
     spoken = synthesis.speak_timed(sentence, voice, speed, tones)
-    row = {"path": path.name, "voice": voice, "sentence": sentence, "speed": round(speed, 3),
-           "pinyin": [s.marked for s in spoken.syllables], "expected": [s.spoken_tone for s in spoken.syllables],
-           "said": spoken.tones, "spans": _rounded(spoken.spans),
-           "wrong": wrong}
+    row = _row(path.name, voice, sentence, speed, spoken.syllables, spoken.tones, spoken.spans, wrong)
     if not path.is_file():
         write_wav(resample(spoken.audio, synthesis.SAMPLE_RATE), path, rate=SAMPLE_RATE)
     return row
@@ -139,11 +140,10 @@ def write_zh_synth(out: Path, zh_synth: Path, count: int, seed: int = SEED) -> i
             audio = load_audio(zh_synth / "clips" / clip["path"])
             spans = align_to_reference(audio, resample(spoken.audio, synthesis.SAMPLE_RATE), spoken.spans)
             write_wav(audio, out / "clips" / name, rate=SAMPLE_RATE)
-            tones = [s.spoken_tone for s in spoken.syllables]
-            f.write(json.dumps({"path": name, "voice": "zh-synth", "sentence": clip["sentence"], "speed": 1.0,
-                                "pinyin": [s.marked for s in spoken.syllables], "expected": tones, "said": tones,
-                                "spans": _rounded(spans),
-                                "wrong": None}, ensure_ascii=False) + "\n")
+            # The voice is taken to say what it was given: the tones said are the pinyin line's.
+            said = [s.spoken_tone for s in spoken.syllables]
+            row = _row(name, "zh-synth", clip["sentence"], 1.0, spoken.syllables, said, spans, None)
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
             f.flush()
     return len(listed.read_text("utf-8").splitlines())
 

@@ -94,11 +94,12 @@ def corpus_report(folder: Path, split: str, aligned: bool = False) -> dict:
         from app.practice.align import align_to_reference
         from app.practice.assess import reference_reading
 
-        others = [v for v in sorted({row["voice"] for row in rows}) if v != r["voice"]]
+        others = [v for v in voices if v != r["voice"]]
         reference = reference_reading(r["sentence"], others[0] if others else None)
         return align_to_reference(audio, reference.audio, reference.spans) if reference else [None] * len(r["spans"])
 
     rows = [json.loads(line) for line in (folder / f"{split}.jsonl").read_text("utf-8").splitlines() if line.strip()]
+    voices = sorted({r["voice"] for r in rows})
     audios = {r["path"]: load_audio(folder / "clips" / r["path"]) for r in rows}
     tracks = {p: pitch_track(a) for p, a in audios.items()}
     speaker = speaker_calibrations((r["voice"], tracks[r["path"]]) for r in rows)
