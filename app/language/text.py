@@ -127,6 +127,42 @@ def char_errors(reference: str, hypothesis: str) -> int:
     return out.substitutions + out.deletions + out.insertions
 
 
+# Numbers (cn2an writes 2个 as 二个 and 20年 as 二零年). A digit 2 said as a count takes 两 before these
+# measure words, and a number that starts with 2000, 20000, ... takes it before 千/万/亿 (2个 → 两个, 2000元 →
+# 两千元, 2万 → 两万); 12个, 第2个, 200, 2楼, 2月 and the year 2002年 keep 二. Only digits change: hanzi stay as written.
+_MEASURES = ("个|位|次|天|晚|夜|年(?!级|代)|岁|块|元|本|张|件|只|条|种|家|间|台|辆|双|份|杯|瓶|碗|斤|公斤|公里|"
+             "米|小时|分钟|周|星期|倍|遍|套|部|首|层|场|段|篇|页|根|支|把|盒|包|顿|口|句|趟|千|万|亿|"
+             "点(?![零一二三四五六七八九十\\d])")
+_COUNT_TWO = re.compile(f"(?<![\\d.第])2(?=(?:{_MEASURES}))")
+_BIG_NUMBER = re.compile(r"(?<![\d.])[1-9]\d{3,}(?![\d.%年])")
+_BEFORE_NIAN = re.compile(r"(?<![\d.])([1-9]\d{0,2})(?=(年代|年(?!级)))")
+
+
+def digits_to_hanzi(text: str) -> str:
+    """Digit numbers written as spoken hanzi (cn2an, and 两 where Mandarin says it): '住了2晚，239元' →
+    '住了两晚，二百三十九元', '6.3%' → '百分之六点三', '1998年' → '一九九八年', '2000元' → '两千元'.
+
+    Before 年, a number of one to three digits is a count (用了20年 → 用了二十年, 80年代 → 八十年代)
+    unless it is a two-digit year of the 80s or 90s or has a leading zero (98年 → 九八年, 09年 → 零九年)."""
+    import cn2an
+
+    def before_nian(match: re.Match) -> str:
+        digits = match.group(1)
+        if match.group(2) == "年" and len(digits) == 2 and int(digits) >= 80:
+            return digits  # a year: cn2an reads it digit by digit
+        ordinal = match.string[match.start() - 1:match.start()] == "第"
+        return "两" if digits == "2" and not ordinal else cn2an.an2cn(digits)
+
+    def big(match: re.Match) -> str:
+        spoken = cn2an.an2cn(match.group())
+        return "两" + spoken[1:] if spoken[:2] in ("二千", "二万", "二亿") else spoken
+
+    text = _BEFORE_NIAN.sub(before_nian, text)
+    text = _BIG_NUMBER.sub(big, text)
+    text = _COUNT_TWO.sub("两", text)
+    return cn2an.transform(text, "an2cn")
+
+
 def has_cjk(text: str) -> bool:
     return bool(_CJK_RE.search(text))
 

@@ -341,11 +341,10 @@ def _spelled(text: str, tones: list[int] | None = None):
     """(the pinyin syllables of `text`, its phonemes as (piece, syllable index or None) in order).
 
     `tones`, one per syllable, replaces the spoken tones: a synthetic learner who says one tone wrong."""
-    import cn2an
-
     from app.language import pinyin
+    from app.language.text import digits_to_hanzi
 
-    text = cn2an.transform(text, "an2cn")  # 3个 → 三个: the pinyin line reads hanzi, not digits
+    text = digits_to_hanzi(text)  # 3个 → 三个, 2次 → 两次: the pinyin line reads hanzi, not digits
     sylls = pinyin.syllables(text)
     spoken = list(tones) if tones is not None else [s.spoken_tone for s in sylls]
     if len(spoken) != len(sylls):
