@@ -46,6 +46,17 @@ def test_committed_text_never_changes_when_later_hypotheses_disagree():
     assert texts(policy.tentative) == "挣钱养家"
 
 
+def test_only_whole_words_are_committed():
+    # 振钱 / 振勤: the hypotheses share 振 but not the word; by characters 振 would be committed (and
+    # it is wrong: 挣钱). By words nothing after 努力 is.
+    policy = Agreement()
+    policy.insert(hyp("他努力振钱"))
+    assert texts(policy.insert(hyp("他努力振勤养"))) == "他努力"
+    by_chars = Agreement(whole_words=False)
+    by_chars.insert(hyp("他努力振钱"))
+    assert texts(by_chars.insert(hyp("他努力振勤养"))) == "他努力振"
+
+
 def test_disagreeing_hypotheses_commit_nothing_until_two_agree():
     policy = Agreement()
     for text in ("这幅画", "那符话", "这服化"):
@@ -156,3 +167,16 @@ def test_cli_bad_input_is_one_error_line(bad_files):
     result = run_live(str(bad_files["silence"]))
     assert result.returncode == 1 and result.stderr.strip().splitlines()[-1] == \
         "error: silence.wav: no speech found in the audio"
+
+
+def test_a_cut_in_dense_speech_falls_between_two_characters_where_it_is_quietest():
+    from app.speech.live import LiveTranscriber
+
+    live = LiveTranscriber(model=None)
+    t = np.arange(3 * 16000) / 16000
+    live.buffer = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    live.buffer[int(1.24 * 16000):int(1.25 * 16000)] = 0.0  # the gap between 力 and 挣
+    live.offset = 10.0  # stream seconds where the buffer starts
+    live.agreement.finish([Char("力", 10.0, 11.2), Char("挣", 11.28, 12.0), Char("钱", 12.0, 12.6)])
+    # Asked for 10.9 s: the nearest boundary is 力|挣 (11.24 s), the quietest 10 ms there 11.24-11.25.
+    assert live._between_chars(10.9) == pytest.approx(11.245, abs=0.006)

@@ -1,11 +1,15 @@
-"""Live captions measured without a person: a file of joined zh-synth clips fed to the live
-transcriber as a microphone would, then scored.
+"""Live captions measured without a person: a file of joined clips fed to the live transcriber as a
+microphone would, then scored.
 
     python -m app.evaluation.live ../shared/data/zh-synth --clips 60            # ~2 minutes, real time
+    python -m app.evaluation.live ../real-speech --set real                     # real voices, every clip
+    python -m app.evaluation.live ../shared/data/zh-synth --set voices          # many synthesised voices
     python -m app.evaluation.live ../shared/data/zh-synth --clips 15 --no-realtime   # quick, audio time
 
-The file is app.evaluation.continuous's zh-synth file (seeded sample of test clips, 0.12-0.3 s
-apart), cut at `--clips` clips or `--minutes`. It is fed in 0.5-s chunks (`app.speech.live.replay`):
+The file is app.evaluation.continuous's file of the chosen `--set`: `zh-synth` (a seeded sample of
+test clips, 0.12-0.3 s apart), `voices` (the same sentences narrated by the offered voices in
+turn), cut at `--clips` clips or `--minutes`; or `real` (every clip of the real-speech set,
+`python -m training.real_speech fetch ../real-speech`, 0.2-0.4 s apart). It is fed in 0.5-s chunks (`app.speech.live.replay`):
 with real time (the default) a chunk arrives when it would have been spoken and decoding competes
 with it for the CPU, as in the browser; with `--no-realtime` chunks follow as fast as decoding goes
 and moments are audio time (what an infinitely fast machine would show). Reported:
@@ -31,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.evaluation.continuous import SEED, build
+from app.evaluation.continuous import SEED, SETS, build
 
 
 def changed_chars(moments: list[str]) -> int:
@@ -89,20 +93,20 @@ def run_offline(audio: np.ndarray, model) -> tuple[str, float]:
     return transcript.text, time.perf_counter() - started
 
 
-def evaluate(data: Path, out: Path, clips: int | None, minutes: float, seed: int, realtime: bool,
+def evaluate(kind: str, data: Path, out: Path, clips: int | None, minutes: float, seed: int, realtime: bool,
              step: float | None) -> dict:
     from app.language.text import cer
     from app.speech.audio import SAMPLE_RATE, load_audio
     from app.speech.model import load_model
 
-    folder = out / f"zh-synth-{clips or 'all'}clips-{minutes:g}min-seed{seed}"
-    wav, reference = build("zh-synth", data, folder, minutes, seed, clips)
+    folder = out / (f"real-seed{seed}" if kind == "real" else f"{kind}-{clips or 'all'}clips-{minutes:g}min-seed{seed}")
+    wav, reference = build(kind, data, folder, minutes, seed, clips)
     audio = load_audio(wav)
     model = load_model()
     live = run_live(audio, model, realtime, step)
     offline, offline_seconds = run_offline(audio, model)
     truth = "".join(reference.texts)
-    live.update(clips=len(reference.texts), seconds=audio.size / SAMPLE_RATE, realtime=realtime,
+    live.update(set=kind, clips=len(reference.texts), seconds=audio.size / SAMPLE_RATE, realtime=realtime,
                 cer_live=cer([truth], [live["text"]]), cer_live_vs_offline=cer([offline], [live["text"]]),
                 cer_offline=cer([truth], [offline]), offline_seconds=offline_seconds, offline_text=offline,
                 wav=str(wav))
@@ -111,7 +115,7 @@ def evaluate(data: Path, out: Path, clips: int | None, minutes: float, seed: int
 
 def report(r: dict) -> str:
     mode = "real time" if r["realtime"] else "audio time (as fast as decoding goes)"
-    return (f"live captions, {r['clips']} zh-synth clips ({r['seconds'] / 60:.1f} min), {mode}, decoding every "
+    return (f"live captions, {r['clips']} {r['set']} clips ({r['seconds'] / 60:.1f} min), {mode}, decoding every "
             f"{r['step']:g} s of new audio: {r['words']} words committed; latency from the end of a word to its "
             f"commit: median {r['latency_median']:.2f} s, p95 {r['latency_p95']:.2f} s; first commit at "
             f"{r['first_commit_at']:.2f} s (its speech ended at {r['first_speech_end']:.2f} s); committed text "
@@ -123,7 +127,9 @@ def report(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.evaluation.live", description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", type=Path, help="zh-synth (Common Voice layout)")
+    parser.add_argument("data", type=Path, help="zh-synth (Common Voice layout), or the real-speech folder with --set real")
+    parser.add_argument("--set", dest="kind", choices=sorted(SETS), default="zh-synth",
+                        help="which joined file (default zh-synth; real: every real-speech clip; voices: narrated)")
     parser.add_argument("--clips", type=int, default=None, help="clips joined (default: up to --minutes)")
     parser.add_argument("--minutes", type=float, default=2.0, help="length of the file at most (default 2)")
     parser.add_argument("--seed", type=int, default=SEED)
@@ -137,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         with tempfile.TemporaryDirectory(prefix="zimu-live-") as tmp:
-            result = evaluate(args.data, args.out or Path(tmp), args.clips, args.minutes, args.seed,
+            result = evaluate(args.kind, args.data, args.out or Path(tmp), args.clips, args.minutes, args.seed,
                               args.realtime, args.step)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -72,7 +72,8 @@ class Agreement:
 
     Hypotheses are lists of `Char` in stream time. Pure (no model): the unit tests drive it."""
 
-    def __init__(self) -> None:
+    def __init__(self, whole_words: bool = True) -> None:
+        self.whole_words = whole_words
         self.committed: list[Char] = []
         self.tentative: list[Char] = []  # the last hypothesis beyond the committed text
         self.last_end = 0.0  # stream seconds the committed text reaches
@@ -98,6 +99,8 @@ class Agreement:
         while agreed < min(len(new), len(self.tentative)) and new[agreed].text == self.tentative[agreed].text \
                 and new[agreed].end <= horizon:
             agreed += 1
+        if self.whole_words:
+            agreed = word_boundary(new, self.tentative, agreed)
         self.tentative = new[agreed:]
         return self._commit(new[:agreed])
 
@@ -105,6 +108,8 @@ class Agreement:
         """Commit all of `hypothesis` beyond the committed text (the last tentative tail without one):
         the audio it was decoded from is complete."""
         new = self.tentative if hypothesis is None else self.fresh(hypothesis)
+        if not new:  # the last decoding gave nothing usable (a guard dropped it): keep what was heard
+            new = self.tentative
         self.tentative = []
         return self._commit(new)
 
@@ -127,6 +132,28 @@ class Agreement:
         return "".join(c.text + c.mark for c in self.committed)
 
 
+def word_boundary(a: list[Char], b: list[Char], agreed: int) -> int:
+    """The longest agreed prefix (at most `agreed` characters) that ends at a word boundary (jieba) in
+    both hypotheses. Two hypotheses that share 振 but go on 振钱 / 振勤 have not settled the word,
+    and its first character is as likely wrong as the rest (挣钱)."""
+    from app.language.text import split_words
+
+    if agreed == 0:
+        return 0
+
+    def ends(chars: list[Char]) -> set[int]:
+        out, at = set(), 0
+        for word in split_words("".join(c.text for c in chars)):
+            at += len(word)
+            out.add(at)
+        return out
+
+    # A hypothesis that ends at `agreed` has no word beyond it yet: its end is a boundary only when
+    # the other one's is too (checked through the intersection).
+    common = ends(a) & ends(b)
+    return max((n for n in common if n <= agreed), default=0)
+
+
 def chars_of(words: list[Word], offset: float) -> list[Char]:
     """Timed words (buffer seconds) as characters in stream time; a mark joins the character before it."""
     chars: list[Char] = []
@@ -147,7 +174,7 @@ def chars_of(words: list[Word], offset: float) -> list[Char]:
 @dataclass
 class LiveOptions:
     language: str | None = "zh"
-    beam_size: int = 1  # greedy: on a loaded 2-core machine beam 2 fell behind real time
+    beam_size: int = 3  # greedy (1) committed 2-4 points more CER; short windows leave time for a beam (README)
     step: float = 0.5  # seconds of new audio between decodings (when decoding keeps up)
     trim_after: float = 2.0  # trim the buffer at a committed pause once it is this long
     max_buffer: float = 15.0  # trim at the last committed character beyond this
@@ -158,6 +185,7 @@ class LiveOptions:
     vad_threshold: float = 0.5
     temperature: tuple[float, ...] = (0.0,)  # no fallback: a failed decoding is re-done 1 s later anyway
     tokens_per_second: float = 10.0  # at most this many tokens per second of buffer (a loop stops there)
+    whole_words: bool = True  # commit whole words only (Agreement.whole_words)
 
 
 # The encoder's input: Whisper pads every window to 30 s (3000 feature frames), and on 2 CPU cores
@@ -229,7 +257,7 @@ class LiveTranscriber:
         self.buffer = np.zeros(0, dtype=np.float32)
         self.offset = 0.0  # stream seconds where the buffer starts
         self.undecoded = 0.0  # seconds fed since the last decoding
-        self.agreement = Agreement()
+        self.agreement = Agreement(self.options.whole_words)
         self.pieces: list[Piece] = []
         self.stats = Stats()
         self._vad = _vad_options(self.options.vad_threshold)
@@ -327,11 +355,28 @@ class LiveTranscriber:
                 self._cut(self.offset + middle, clean=True)
                 return
         if length > self.options.max_buffer and reached > 0.5:
-            self._cut(self.offset + reached)
+            self._cut(self._between_chars(self.offset + reached))
         elif self.options.keep_committed is not None and began - self.options.keep_committed > 0.5:
             # Dense speech: no pause yet. Keep only `keep_committed` seconds of committed speech as
             # context; the characters decoded from it again are left out by time (Agreement.fresh).
-            self._cut(self.offset + began - self.options.keep_committed)
+            self._cut(self._between_chars(self.offset + began - self.options.keep_committed))
+
+    def _between_chars(self, at: float) -> float:
+        """A cut near `at` (stream seconds) that splits no syllable: the boundary between two committed
+        characters nearest to it, moved to the quietest 10 ms within 0.1 s. A buffer that starts
+        inside a syllable is decoded with a wrong first character (燕窝 cut in 燕 came back 椰窝)."""
+        chars = [c for c in self.agreement.committed if c.start >= self.offset]
+        bounds = [(a.end + b.start) / 2 for a, b in zip(chars, chars[1:])]
+        if bounds:
+            at = min(bounds, key=lambda t: abs(t - at))
+        frame = SAMPLE_RATE // 100
+        low = max(0, int((at - self.offset - 0.1) * SAMPLE_RATE))
+        high = min(self.buffer.size, int((at - self.offset + 0.1) * SAMPLE_RATE))
+        if high - low < 2 * frame:
+            return at
+        window = self.buffer[low:high - (high - low) % frame].reshape(-1, frame)
+        quietest = int(np.argmin((window.astype(np.float64) ** 2).sum(axis=1)))
+        return self.offset + (low + quietest * frame + frame // 2) / SAMPLE_RATE
 
     def _cut(self, at: float, clean: bool = False) -> None:
         """Start the buffer at `at`. `clean`: in a pause all committed speech is before (VAD says so):
