@@ -63,12 +63,9 @@ def word_latencies(char_commits) -> list[float]:
     return out
 
 
-def run_live(audio: np.ndarray, model, realtime: bool, step: float | None) -> dict:
-    from app.speech.live import LiveOptions, LiveTranscriber, replay
+def run_live(audio: np.ndarray, model, realtime: bool, options) -> dict:
+    from app.speech.live import LiveTranscriber, replay
 
-    options = LiveOptions()
-    if step:
-        options.step = step
     transcriber = LiveTranscriber(model, options)
     transcriber.warm()
     moments: list[str] = []
@@ -82,7 +79,8 @@ def run_live(audio: np.ndarray, model, realtime: bool, step: float | None) -> di
             "latency_p95": float(np.percentile(latencies, 95)) if latencies else None,
             "first_commit_at": first[1] if first else None, "first_speech_end": first[0].end if first else None,
             "decodings": transcriber.stats.decodings, "decode_seconds": transcriber.stats.decode_seconds,
-            "wall_seconds": time.perf_counter() - started, "step": options.step}
+            "wall_seconds": time.perf_counter() - started, "step": options.step, "beam_size": options.beam_size,
+            "whole_words": options.whole_words}
 
 
 def run_offline(audio: np.ndarray, model) -> tuple[str, float]:
@@ -94,7 +92,7 @@ def run_offline(audio: np.ndarray, model) -> tuple[str, float]:
 
 
 def evaluate(kind: str, data: Path, out: Path, clips: int | None, minutes: float, seed: int, realtime: bool,
-             step: float | None) -> dict:
+             options=None) -> dict:
     from app.language.text import cer
     from app.speech.audio import SAMPLE_RATE, load_audio
     from app.speech.model import load_model
@@ -103,7 +101,10 @@ def evaluate(kind: str, data: Path, out: Path, clips: int | None, minutes: float
     wav, reference = build(kind, data, folder, minutes, seed, clips)
     audio = load_audio(wav)
     model = load_model()
-    live = run_live(audio, model, realtime, step)
+    from app.speech.live import LiveOptions
+
+    options = options or LiveOptions()
+    live = run_live(audio, model, realtime, options)
     offline, offline_seconds = run_offline(audio, model)
     truth = "".join(reference.texts)
     live.update(set=kind, clips=len(reference.texts), seconds=audio.size / SAMPLE_RATE, realtime=realtime,
@@ -116,13 +117,24 @@ def evaluate(kind: str, data: Path, out: Path, clips: int | None, minutes: float
 def report(r: dict) -> str:
     mode = "real time" if r["realtime"] else "audio time (as fast as decoding goes)"
     return (f"live captions, {r['clips']} {r['set']} clips ({r['seconds'] / 60:.1f} min), {mode}, decoding every "
-            f"{r['step']:g} s of new audio: {r['words']} words committed; latency from the end of a word to its "
+            f"{r['step']:g} s of new audio, beam {r['beam_size']}, commits by {'word' if r['whole_words'] else 'character'}: {r['words']} words committed; latency from the end of a word to its "
             f"commit: median {r['latency_median']:.2f} s, p95 {r['latency_p95']:.2f} s; first commit at "
             f"{r['first_commit_at']:.2f} s (its speech ended at {r['first_speech_end']:.2f} s); committed text "
             f"changed: {r['changed']} characters; CER live {r['cer_live']:.2%}, offline {r['cer_offline']:.2%}, "
             f"live against offline {r['cer_live_vs_offline']:.2%}; {r['decodings']} decodings, "
             f"{r['decode_seconds']:.1f} s decoding for {r['seconds']:.1f} s of audio; offline path "
             f"{r['offline_seconds']:.1f} s")
+
+
+def live_options(args):
+    from app.speech.live import LiveOptions
+
+    options = LiveOptions(whole_words=not args.by_chars)
+    if args.step:
+        options.step = args.step
+    if args.beam_size:
+        options.beam_size = args.beam_size
+    return options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-realtime", dest="realtime", action="store_false",
                         help="feed as fast as decoding goes; moments in audio time")
     parser.add_argument("--step", type=float, default=None, help="seconds of new audio between decodings")
+    parser.add_argument("--beam-size", type=int, default=None, help="the live decoding's beam (default: LiveOptions')")
+    parser.add_argument("--by-chars", action="store_true", help="commit agreed characters, not only whole words")
     parser.add_argument("--out", type=Path, default=None, help="where the joined file goes (default: temporary)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
@@ -144,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="zimu-live-") as tmp:
             result = evaluate(args.kind, args.data, args.out or Path(tmp), args.clips, args.minutes, args.seed,
-                              args.realtime, args.step)
+                              args.realtime, live_options(args))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -44,6 +44,7 @@ from app.speech.transcribe import timed_words
 DEBUG = os.environ.get("ZIMU_LIVE_DEBUG") == "1"
 OVERLAP = 0.1  # seconds: a new character starting this much before the committed end is still new
 MIN_DUPLICATE, MAX_DUPLICATE = 2, 10  # characters of the committed tail a hypothesis may repeat
+UNHEARD = 1.0  # seconds of speech after a hypothesis's end that mean Whisper skipped them
 MAX_NEW_TOKENS = 220  # half of Whisper's 448-token context, leaving room for a prompt
 
 
@@ -152,6 +153,23 @@ def word_boundary(a: list[Char], b: list[Char], agreed: int) -> int:
     # the other one's is too (checked through the intersection).
     common = ends(a) & ends(b)
     return max((n for n in common if n <= agreed), default=0)
+
+
+def without_char_runs(chars: list[Char], longest: int = 4) -> list[Char]:
+    """A character said more than `longest` times in a row kept once: a loop (1111111 spread over
+    several of Whisper's words, which collapse_repeats, working on words, does not see)."""
+    out: list[Char] = []
+    run = 0
+    for c in chars:
+        run = run + 1 if out and out[-1].text == c.text else 1
+        if run <= longest:
+            out.append(c)
+        elif run == longest + 1:
+            del out[-longest + 1:]
+            out[-1] = Char(c.text, out[-1].start, c.end, c.mark)
+        else:
+            out[-1] = Char(c.text, out[-1].start, c.end, c.mark)
+    return out
 
 
 def chars_of(words: list[Word], offset: float) -> list[Char]:
@@ -333,7 +351,15 @@ class LiveTranscriber:
         if final or self._paused(speech) or (length > self.options.max_buffer + 5 and not self._committed_in_buffer()):
             # The utterance is over (or the buffer must go): its hypothesis is committed whole.
             pieces = self._pieces(self.agreement.finish(hypothesis), True)
-            self._cut(self.offset + min(length, speech[-1][1] + 0.05), clean=True)
+            heard = self.agreement.last_end - self.offset
+            if final or heard >= speech[-1][1] - UNHEARD or heard < 0.5:
+                self._cut(self.offset + min(length, speech[-1][1] + 0.05), clean=True)
+            else:
+                # The hypothesis stopped seconds before the speech did (Whisper skipped the end of a
+                # long buffer): cutting at the speech's end would lose that sentence, so the buffer
+                # starts after the committed text and the next decoding hears the rest. (A buffer
+                # whose committed text is under 0.5 s would not move: it is cut as before.)
+                self._cut(self._between_chars(self.agreement.last_end))
             return pieces
         pieces = self._pieces(self.agreement.insert(hypothesis, self.received - self.options.margin), False)
         self._trim(speech, length)
@@ -411,6 +437,7 @@ class LiveTranscriber:
                 if drop_segment(segment):
                     continue
                 chars += chars_of(collapse_repeats(strip_known_hallucinations(timed_words(segment))), self.offset)
+        chars = without_char_runs(chars)
         self.stats.decodings += 1
         self.stats.decode_seconds += time.perf_counter() - started
         if DEBUG:
@@ -430,6 +457,9 @@ class LiveTranscriber:
         if not text:
             return []
         self.stats.char_commits += [(c, now) for c in chars]
+        if DEBUG and chars:
+            print(f"commit at {now:.2f}: {text} [{chars[0].start:.2f}-{chars[-1].end:.2f}] last_end "
+                  f"{self.agreement.last_end:.2f}", file=sys.stderr)
         end = chars[-1].end if chars else (self.pieces[-1].end if self.pieces else self.received)
         piece = Piece(text, chars[0].start if chars else end, end, now)
         self.pieces.append(piece)
