@@ -4,13 +4,14 @@ The policy is LocalAgreement-2 over re-decoded windows, as in whisper_streaming 
 "Turning Whisper into Real-Time Transcription System", 2023; github.com/ufal/whisper_streaming):
 
 * the audio since the last trimmed point is kept in a buffer and decoded again every `step`
-  seconds of new audio (faster-whisper, word timestamps, the committed text before the buffer as
-  Whisper's prompt, the file paths' hallucination guards: app.speech.guards);
+  seconds of new audio (faster-whisper, beam 3, word timestamps, the file paths' hallucination
+  guards: app.speech.guards);
 * the hypothesis is cut into characters (hanzi, letters, digits; each mark Whisper wrote rides on
   the character before it), timed from Whisper's words; characters the committed text already
   covers are left out (by time, then by an overlap of 2-10 characters with the committed tail);
-* what the last two hypotheses agree on from their start (their longest common prefix) is
-  **committed** and never changes again; the rest is the **tentative** tail, shown greyed;
+* what the last two hypotheses agree on from their start (their longest common prefix, up to the
+  last word end both share) is **committed** and never changes again; the rest is the
+  **tentative** tail, shown greyed;
 * Silero VAD (faster-whisper's) skips silence: a buffer without speech is not decoded, and when
   the speaker has paused for `end_silence` the buffer's hypothesis is committed whole (the
   utterance is over; nothing will change it) and the buffer starts again after the pause;
