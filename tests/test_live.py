@@ -12,7 +12,8 @@ import pytest
 
 from app.evaluation.live import changed_chars, word_latencies
 from app.language.subtitles import Word
-from app.speech.live import Agreement, Char, chars_of, short_windows, without_char_runs
+from app.speech.guards import collapse_char_runs
+from app.speech.live import Agreement, Char, chars_of, short_windows
 from tests.conftest import ROOT, joined_audio, read_split
 
 
@@ -183,7 +184,7 @@ def test_a_cut_in_dense_speech_falls_between_two_characters_where_it_is_quietest
 
 
 def test_a_loop_of_one_character_is_kept_once_but_reduplication_stays():
-    assert texts(without_char_runs(hyp("伤心呢111111111总要"))) == "伤心呢1总要"
-    looped = without_char_runs(hyp("呢11111", start=0.0))
+    assert texts(collapse_char_runs(hyp("伤心呢111111111总要"))) == "伤心呢1总要"
+    looped = collapse_char_runs(hyp("呢11111", start=0.0))
     assert looped[-1].start == pytest.approx(0.2) and looped[-1].end == pytest.approx(1.2)  # the loop's time
-    assert texts(without_char_runs(hyp("哈哈哈哈谢谢"))) == "哈哈哈哈谢谢"
+    assert texts(collapse_char_runs(hyp("哈哈哈哈谢谢"))) == "哈哈哈哈谢谢"

@@ -10,6 +10,7 @@ set explicitly in app.speech.transcribe) stop most of it; these catch what still
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from app.language.subtitles import Word
@@ -72,7 +73,26 @@ def strip_known_hallucinations(words: list[Word]) -> list[Word]:
     return [w for p in kept for w in p]
 
 
-_CHAR_RUN = re.compile(r"(.)\1{4,}")  # one character five or more times: GGGGG, 0000
+LONGEST_CHAR_RUN = 4  # one character five or more times in a row is a loop: GGGGG, 0000
+_CHAR_RUN = re.compile(r"(.)\1{%d,}" % LONGEST_CHAR_RUN)
+
+
+def collapse_char_runs(chars: list, longest: int = LONGEST_CHAR_RUN) -> list:
+    """Timed characters (dataclasses with `text`, `end` and `mark`: app.speech.live's Char) with a
+    character said more than `longest` times in a row kept once, spanning the loop's time: the
+    same loop as _CHAR_RUN's, where it is spread over several of Whisper's words (1111111) and so
+    collapse_repeats, working within and across whole words, does not see it."""
+    out: list = []
+    run = 0
+    for c in chars:
+        run = run + 1 if out and out[-1].text == c.text else 1
+        if run <= longest:
+            out.append(c)
+            continue
+        if run == longest + 1:
+            del out[len(out) - longest + 1:]
+        out[-1] = dataclasses.replace(out[-1], end=c.end, mark=c.mark)  # the mark after the loop stays
+    return out
 
 
 def collapse_repeats(words: list[Word]) -> list[Word]:

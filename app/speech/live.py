@@ -38,8 +38,8 @@ from app.language.punctuation import MARKS, SENTENCE_MARKS, sentence_mark
 from app.language.subtitles import Word
 from app.language.text import is_punctuation, spread_span
 from app.speech.audio import SAMPLE_RATE, to_float32
-from app.speech.guards import (LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, collapse_repeats, drop_segment,
-                               strip_known_hallucinations)
+from app.speech.guards import (LOW_LOGPROB, MAX_COMPRESSION_RATIO, NO_SPEECH_PROB, collapse_char_runs, collapse_repeats,
+                               drop_segment, strip_known_hallucinations)
 from app.speech.transcribe import timed_words
 
 DEBUG = os.environ.get("ZIMU_LIVE_DEBUG") == "1"
@@ -154,23 +154,6 @@ def word_boundary(a: list[Char], b: list[Char], agreed: int) -> int:
     # the other one's is too (checked through the intersection).
     common = ends(a) & ends(b)
     return max((n for n in common if n <= agreed), default=0)
-
-
-def without_char_runs(chars: list[Char], longest: int = 4) -> list[Char]:
-    """A character said more than `longest` times in a row kept once: a loop (1111111 spread over
-    several of Whisper's words, which collapse_repeats, working on words, does not see)."""
-    out: list[Char] = []
-    run = 0
-    for c in chars:
-        run = run + 1 if out and out[-1].text == c.text else 1
-        if run <= longest:
-            out.append(c)
-        elif run == longest + 1:
-            del out[-longest + 1:]
-            out[-1] = Char(c.text, out[-1].start, c.end, c.mark)
-        else:
-            out[-1] = Char(c.text, out[-1].start, c.end, c.mark)
-    return out
 
 
 def chars_of(words: list[Word], offset: float) -> list[Char]:
@@ -438,7 +421,7 @@ class LiveTranscriber:
                 if drop_segment(segment):
                     continue
                 chars += chars_of(collapse_repeats(strip_known_hallucinations(timed_words(segment))), self.offset)
-        chars = without_char_runs(chars)
+        chars = collapse_char_runs(chars)  # a loop spread over several words
         self.stats.decodings += 1
         self.stats.decode_seconds += time.perf_counter() - started
         if DEBUG:
