@@ -188,3 +188,61 @@ def test_a_loop_of_one_character_is_kept_once_but_reduplication_stays():
     looped = collapse_char_runs(hyp("呢11111", start=0.0))
     assert looped[-1].start == pytest.approx(0.2) and looped[-1].end == pytest.approx(1.2)  # the loop's time
     assert texts(collapse_char_runs(hyp("哈哈哈哈谢谢"))) == "哈哈哈哈谢谢"
+
+
+def test_an_utterance_committed_at_a_pause_leaves_the_next_ones_first_syllable_out():
+    from app.speech.live import before_onset
+
+    # 他属于这个组 then 他 of the next sentence, heard in part: VAD's speech ended at 1.25 s.
+    hypothesis = hyp("他属于这个组", step=0.2) + [Char("他", 1.22, 1.4)]
+    assert texts(before_onset(hypothesis, 1.25)) == "他属于这个组"
+    assert texts(before_onset(hyp("他属于这个组"), 1.25)) == "他属于这个组"  # its own last syllable stays
+
+
+def test_a_hypothesis_that_stops_at_the_committed_text_before_more_speech_is_caught():
+    from app.speech.live import LiveTranscriber
+
+    live = LiveTranscriber(model=None)
+    live.offset = 65.0
+    said = hyp("我是练习生", start=65.5, step=0.5)  # committed up to 68.0 s
+    live.agreement.finish(said)
+    # The buffer's speech runs to 76 s; Whisper said the committed sentence again and stopped.
+    assert live._skipped(said, [(0.2, 11.0)])
+    assert not live._skipped(said, [(0.2, 3.5)])  # the speech ends with the committed text
+    live.agreement.insert(hyp("对这就是", start=68.2))  # something new is being heard: no
+    assert not live._skipped(said + hyp("对这就是", start=68.2), [(0.2, 11.0)])
+
+
+def test_the_committed_tail_said_again_is_found_by_its_text_when_its_times_moved():
+    policy = Agreement()
+    policy.finish(hyp("对这就是我万", start=68.3, step=0.4))  # the committed text ends at 70.7 s
+    # Decoded again, 万 is timed to end at 70.58 s and 人 starts there: by time alone (after
+    # 70.7 - OVERLAP) 人 would count as committed and be lost.
+    again = hyp("对这就是我万人尽仰", start=68.3, step=0.38)
+    assert again[6].start < policy.last_end - 0.1
+    assert texts(policy.fresh(again)) == "人尽仰"
+
+
+def test_a_pause_is_no_cut_when_the_last_committed_character_lies_mostly_after_it():
+    from app.speech.live import LiveTranscriber
+
+    def trimmed(last: Char) -> float:
+        live = LiveTranscriber(model=None)
+        live.buffer, live.offset = np.zeros(3 * 16000, dtype=np.float32), 118.2
+        live.agreement.finish(hyp("不但不怕", start=118.2, step=0.28) + [last])
+        live._trim([(0.0, 1.35), (1.9, 3.0)], 3.0)  # VAD: a pause 1.35-1.9 s, its middle at 119.825 s
+        return live.offset
+
+    assert trimmed(Char("反", 119.3, 119.6)) == pytest.approx(119.825)  # all committed speech is before it
+    # 反 timed from 119.54 s, but mostly after the pause: it is the next utterance's (cut there, the
+    # buffer would say 反 again).
+    assert trimmed(Char("反", 119.54, 120.16)) == pytest.approx(118.2)
+
+
+def test_a_phrase_said_again_at_once_with_a_character_heard_otherwise_is_dropped():
+    policy = Agreement()
+    policy.finish(hyp("是唯一同去月下漫步吧"))  # committed; then Whisper says it again, 是唯 heard as 四位
+    assert texts(policy.fresh(hyp("四位一同去月下漫步吧", start=2.1))) == ""
+    assert texts(policy.fresh(hyp("四位一同去月下漫步吧不许", start=2.1))) == "不许"
+    # Speech that goes on differently is kept, even when it starts alike.
+    assert texts(policy.fresh(hyp("月亮很美", start=2.1))) == "月亮很美"

@@ -8,15 +8,19 @@ The policy is LocalAgreement-2 over re-decoded windows, as in whisper_streaming 
   guards: app.speech.guards);
 * the hypothesis is cut into characters (hanzi, letters, digits; each mark Whisper wrote rides on
   the character before it), timed from Whisper's words; characters the committed text already
-  covers are left out (by time, then by an overlap of 2-10 characters with the committed tail);
+  covers are left out (where the hypothesis says the committed tail again near the committed end,
+  else by time, then by an overlap of 2-10 characters with the committed tail);
 * what the last two hypotheses agree on from their start (their longest common prefix, up to the
   last word end both share) is **committed** and never changes again; the rest is the
   **tentative** tail, shown greyed;
 * Silero VAD (faster-whisper's) skips silence: a buffer without speech is not decoded, and when
   the speaker has paused for `end_silence` the buffer's hypothesis is committed whole (the
-  utterance is over; nothing will change it) and the buffer starts again after the pause;
+  utterance is over; nothing will change it; but not a character starting at the speech's very
+  end: the next utterance's) and the buffer starts again after the pause;
 * the buffer is trimmed in the middle of a pause the committed text has passed, once it is longer
-  than `trim_after`, and at the last committed character when it exceeds `max_buffer`.
+  than `trim_after`, and at the last committed character when it exceeds `max_buffer`; a
+  hypothesis that says only the committed text again while over a second of speech follows it
+  (Whisper ended early) moves the buffer's start to the committed end, so the next one hears it.
 
 The Gradio Microphone tab (app.ui) and `python -m app live` (app.cli) both drive `LiveTranscriber`;
 `replay` feeds a file as a microphone would, in real time or as fast as decoding goes.
@@ -45,6 +49,9 @@ from app.speech.transcribe import timed_words
 DEBUG = os.environ.get("ZIMU_LIVE_DEBUG") == "1"
 OVERLAP = 0.1  # seconds: a new character starting this much before the committed end is still new
 MIN_DUPLICATE, MAX_DUPLICATE = 2, 10  # characters of the committed tail a hypothesis may repeat
+LOOSE_REPEAT, LOOSE_SIMILARITY = 5, 0.8  # a repeat of the committed tail this long, this alike, is dropped
+TAIL_WINDOW = 0.5  # seconds: a repeat of the committed tail ends this close to where the committed text ends
+NEXT_ONSET = 0.1  # seconds: a character starting this close to the speech's end before a pause belongs after it
 UNHEARD = 1.0  # seconds of speech after a hypothesis's end that mean Whisper skipped them
 MAX_NEW_TOKENS = 220  # half of Whisper's 448-token context, leaving room for a prompt
 
@@ -81,7 +88,12 @@ class Agreement:
         self.last_end = 0.0  # stream seconds the committed text reaches
 
     def fresh(self, hypothesis: list[Char]) -> list[Char]:
-        """The part of a hypothesis after the committed text: by time, then without a repeated tail."""
+        """The part of a hypothesis after the committed text: where the hypothesis says the committed
+        tail again near the committed end (text beats timestamps, which move between decodings);
+        else by time, then without a repeated tail."""
+        at = self._after_committed_tail(hypothesis)
+        if at is not None:
+            return hypothesis[at:]
         new = [c for c in hypothesis if c.start > self.last_end - OVERLAP]
         if new and self.committed and abs(new[0].start - self.last_end) < 1.0:
             tail = "".join(c.text for c in self.committed[-MAX_DUPLICATE:])
@@ -90,7 +102,35 @@ class Agreement:
                 # One character only when it overlaps the committed one (谢谢: the second 谢 is new).
                 if tail.endswith(head[:n]) and (n >= MIN_DUPLICATE or new[0].start < self.last_end):
                     return new[n:]
+            from rapidfuzz.distance import Levenshtein
+
+            for n in range(min(len(tail), len(head)), LOOSE_REPEAT - 1, -1):
+                # A phrase said again at once with a character or two heard otherwise is Whisper
+                # repeating itself (是唯一同去月下漫步吧 then 四位一同去月下漫步吧), not speech.
+                if Levenshtein.normalized_similarity(tail[-n:], head[:n]) >= LOOSE_SIMILARITY:
+                    return new[n:]
         return new
+
+    def _after_committed_tail(self, hypothesis: list[Char]) -> int | None:
+        """The index after the hypothesis's characters that repeat the committed tail (at least
+        MIN_DUPLICATE characters, the longest repeat, ending within TAIL_WINDOW of the committed end).
+        Time alone lost 人 of 万人尽仰 when 万 was re-timed 0.1 s earlier."""
+        if not self.committed:
+            return None
+        tail = "".join(c.text for c in self.committed[-MAX_DUPLICATE:])
+        text = "".join(c.text for c in hypothesis)
+        best = None
+        for k in range(MIN_DUPLICATE, len(hypothesis) + 1):
+            if abs(hypothesis[k - 1].end - self.last_end) > TAIL_WINDOW:
+                continue
+            m = 0
+            while m < min(len(tail), k) and text[k - 1 - m] == tail[-1 - m]:
+                m += 1
+            if m >= MIN_DUPLICATE:
+                key = (m, -abs(hypothesis[k - 1].end - self.last_end))
+                if best is None or key > best[0]:
+                    best = (key, k)
+        return best[1] if best else None
 
     def insert(self, hypothesis: list[Char], horizon: float = float("inf")) -> list[Char]:
         """Compare with the previous hypothesis; returns the characters committed now. Only characters
@@ -171,6 +211,12 @@ def chars_of(words: list[Word], offset: float) -> list[Char]:
             elif chars and ch in MARKS and not chars[-1].mark:
                 chars[-1] = Char(chars[-1].text, chars[-1].start, chars[-1].end, ch)
     return chars
+
+
+def before_onset(hypothesis: list[Char], speech_end: float) -> list[Char]:
+    """The characters of an utterance that ends at `speech_end` (stream seconds): not those that
+    start at its very end, the next utterance's first syllable."""
+    return [c for c in hypothesis if c.start < speech_end - NEXT_ONSET]
 
 
 @dataclass
@@ -333,7 +379,12 @@ class LiveTranscriber:
             return self._pieces([], final)
         hypothesis = self._decode()
         if final or self._paused(speech) or (length > self.options.max_buffer + 5 and not self._committed_in_buffer()):
-            # The utterance is over (or the buffer must go): its hypothesis is committed whole.
+            # The utterance is over (or the buffer must go): its hypothesis is committed whole, but
+            # for a character that starts at the speech's end: the first syllable of the next
+            # utterance, heard in part before VAD counts it as speech (他属于这个组他 with the 他 of
+            # 他表现出色; the next buffer, cut at the speech's end, says it again).
+            if not final:
+                hypothesis = before_onset(hypothesis, self.offset + speech[-1][1])
             pieces = self._pieces(self.agreement.finish(hypothesis), True)
             heard = self.agreement.last_end - self.offset
             if final or heard >= speech[-1][1] - UNHEARD or heard < 0.5:
@@ -346,8 +397,22 @@ class LiveTranscriber:
                 self._cut(self._between_chars(self.agreement.last_end))
             return pieces
         pieces = self._pieces(self.agreement.insert(hypothesis, self.received - self.options.margin), False)
+        if self._skipped(hypothesis, speech):
+            # Whisper stopped at the committed text and left the speech after it out (a dense run
+            # whose buffer starts with committed context: it said the context again, then ended):
+            # decoding the same buffer again says the same, so start it after the committed text.
+            self._cut(self._between_chars(self.agreement.last_end))
+            return pieces
         self._trim(speech, length)
         return pieces
+
+    def _skipped(self, hypothesis: list[Char], speech: list[tuple[float, float]]) -> bool:
+        """The hypothesis adds nothing beyond the committed text, though over UNHEARD seconds of
+        speech follow that text in the buffer."""
+        if self.agreement.tentative or not self._committed_in_buffer():
+            return False
+        heard = max([c.end for c in hypothesis] + [self.agreement.last_end]) - self.offset
+        return speech[-1][1] - heard > UNHEARD
 
     def _committed_in_buffer(self) -> bool:
         return self.agreement.last_end > self.offset + 0.5
@@ -359,9 +424,13 @@ class LiveTranscriber:
             return
         last = self.agreement.committed[-1]
         reached, began = self.agreement.last_end - self.offset, last.start - self.offset
+        centre = (last.start + last.end) / 2 - self.offset
         for before, after in zip(speech, speech[1:]):
             middle = (before[1] + after[0]) / 2
-            if began < middle and reached >= before[1] - OVERLAP:
+            # The last committed character lies mostly before the pause: one timed to start before
+            # it but mostly after it is the next utterance's first (不怕 | 反, 反 timed 119.54-120.16
+            # around a pause at 119.83: the buffer cut there said 反 again).
+            if centre < middle and reached >= before[1] - OVERLAP:
                 self._cut(self.offset + middle, clean=True)
                 return
         if length > self.options.max_buffer and reached > 0.5:
