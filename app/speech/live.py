@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
+from rapidfuzz.distance import Levenshtein
 
 from app.language.punctuation import MARKS, SENTENCE_MARKS, sentence_mark
 from app.language.subtitles import Word
@@ -102,8 +103,6 @@ class Agreement:
                 # One character only when it overlaps the committed one (谢谢: the second 谢 is new).
                 if tail.endswith(head[:n]) and (n >= MIN_DUPLICATE or new[0].start < self.last_end):
                     return new[n:]
-            from rapidfuzz.distance import Levenshtein
-
             for n in range(min(len(tail), len(head)), LOOSE_REPEAT - 1, -1):
                 # A phrase said again at once with a character or two heard otherwise is Whisper
                 # repeating itself (是唯一同去月下漫步吧 then 四位一同去月下漫步吧), not speech.
@@ -386,14 +385,12 @@ class LiveTranscriber:
             if not final:
                 hypothesis = before_onset(hypothesis, self.offset + speech[-1][1])
             pieces = self._pieces(self.agreement.finish(hypothesis), True)
-            heard = self.agreement.last_end - self.offset
-            if final or heard >= speech[-1][1] - UNHEARD or heard < 0.5:
+            if final or not self._unheard(speech, self.agreement.last_end):
                 self._cut(self.offset + min(length, speech[-1][1] + 0.05), clean=True)
             else:
                 # The hypothesis stopped seconds before the speech did (Whisper skipped the end of a
                 # long buffer): cutting at the speech's end would lose that sentence, so the buffer
-                # starts after the committed text and the next decoding hears the rest. (A buffer
-                # whose committed text is under 0.5 s would not move: it is cut as before.)
+                # starts after the committed text and the next decoding hears the rest.
                 self._cut(self._between_chars(self.agreement.last_end))
             return pieces
         pieces = self._pieces(self.agreement.insert(hypothesis, self.received - self.options.margin), False)
@@ -409,10 +406,14 @@ class LiveTranscriber:
     def _skipped(self, hypothesis: list[Char], speech: list[tuple[float, float]]) -> bool:
         """The hypothesis adds nothing beyond the committed text, though over UNHEARD seconds of
         speech follow that text in the buffer."""
-        if self.agreement.tentative or not self._committed_in_buffer():
-            return False
-        heard = max([c.end for c in hypothesis] + [self.agreement.last_end]) - self.offset
-        return speech[-1][1] - heard > UNHEARD
+        return not self.agreement.tentative and \
+            self._unheard(speech, max([c.end for c in hypothesis] + [self.agreement.last_end]))
+
+    def _unheard(self, speech: list[tuple[float, float]], heard: float) -> bool:
+        """Over UNHEARD seconds of the buffer's speech follow `heard` (stream seconds), past committed
+        text in the buffer: Whisper skipped them. (A buffer whose committed text is under 0.5 s
+        would not move when cut after it.)"""
+        return self._committed_in_buffer() and speech[-1][1] - (heard - self.offset) > UNHEARD
 
     def _committed_in_buffer(self) -> bool:
         return self.agreement.last_end > self.offset + 0.5
