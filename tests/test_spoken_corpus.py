@@ -43,9 +43,10 @@ def test_corpus_command_writes_common_voice_layout_with_eval_voices_apart(voices
     from app.speech.audio import load_audio
 
     out = tmp_path / "corpus"
-    result = subprocess.run([sys.executable, "-m", "app.evaluation.spoken_corpus", str(out), "--zh-synth", str(DATA),
-                             "--voices", "zm_yunxi", "--eval-voices", "zf_xiaoxiao", "--per-split", "4,2,2",
-                             "--join", "1-2", "--gap", "0.2-0.3"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    command = [sys.executable, "-m", "app.evaluation.spoken_corpus", str(out), "--zh-synth", str(DATA),
+               "--voices", "zm_yunxi", "--eval-voices", "zf_xiaoxiao", "--per-split", "4,2,2",
+               "--join", "1-2", "--gap", "0.2-0.3"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     rows = {split: read(out, split) for split in ("train", "dev", "test")}
     assert {r["client_id"] for r in rows["train"]} == {"zm_yunxi"}
@@ -59,6 +60,19 @@ def test_corpus_command_writes_common_voice_layout_with_eval_voices_apart(voices
             references.append(r["sentence"])
             heard.append("".join(s.text for s in segments))
     assert cer(references, heard) < 0.2, list(zip(references, heard))
+
+    # Interrupted and run again: the clips already written stay as they are, the missing one is spoken
+    # again under the same name, and the tables come out the same.
+    clips = sorted((out / "clips").iterdir())
+    lost, kept = clips[0], clips[1:]
+    stamps = {c: c.stat().st_mtime_ns for c in kept}
+    tables = {split: (out / f"{split}.tsv").read_text(encoding="utf-8") for split in rows}
+    lost.unlink()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert lost.is_file() and {c: c.stat().st_mtime_ns for c in kept} == stamps
+    assert {split: (out / f"{split}.tsv").read_text(encoding="utf-8") for split in rows} == tables
+    assert not list((out / "clips").glob("*.part.mp3"))
 
 
 def test_corpus_command_without_sentences_is_one_error_line(tmp_path):

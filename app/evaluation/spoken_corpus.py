@@ -102,14 +102,16 @@ def write_corpus(out: Path, sentences: dict[str, list[str]], voices: dict[str, l
             group, pool = pool[:k], pool[k:]
             voice = rng.choice(voices[split])
             speed = round(rng.uniform(*plan.speeds), 3)
-            pieces = []
-            for i, text in enumerate(group):
-                if i:
-                    pieces.append(np.zeros(int(rng.uniform(*plan.gap) * synthesis.SAMPLE_RATE), np.float32))
-                pieces.append(synthesis.speak(text, voice, speed))
+            gaps = [rng.uniform(*plan.gap) for _ in group[1:]]  # drawn even when the clip exists: same plan
             n += 1
             name = f"{split}-{n:05d}-{voice}.mp3"
-            write_audio(np.concatenate(pieces), out / "clips" / name, rate=synthesis.SAMPLE_RATE)
+            if not (out / "clips" / name).is_file():  # a rerun after an interruption goes on where it stopped
+                pieces = [synthesis.speak(group[0], voice, speed)]
+                for gap, text in zip(gaps, group[1:]):
+                    pieces += [np.zeros(int(gap * synthesis.SAMPLE_RATE), np.float32), synthesis.speak(text, voice, speed)]
+                part = out / "clips" / f"{Path(name).stem}.part.mp3"  # renamed once whole
+                write_audio(np.concatenate(pieces), part, rate=synthesis.SAMPLE_RATE)
+                part.rename(out / "clips" / name)
             sex = "female" if voice.startswith("zf_") else "male"
             rows.append({"client_id": voice, "path": name, "sentence": "".join(group), "up_votes": 2,
                          "down_votes": 0, "age": "", "gender": sex, "accents": "", "locale": "zh-CN", "segment": ""})
