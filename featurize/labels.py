@@ -10,6 +10,9 @@ recipe feeds the model: `tokenizer(text).input_ids` after `set_prefix_tokens(lan
 i.e. <|startoftranscript|><|zh|><|transcribe|><|notimestamps|> text <|endoftext|>.
 With `timestamps`, the prefix loses <|notimestamps|> and the clip becomes one timed segment:
 <|startoftranscript|><|zh|><|transcribe|><|0.00|> text <|end time|><|endoftext|>.
+A clip whose table says where each sentence is (a `timing` column, as the many-voice corpus writes)
+gets one segment per sentence instead, <|start|> sentence <|end|> each, as Whisper itself writes
+segments: a model trained on several sentences as one segment would learn to run them together.
 """
 
 from __future__ import annotations
@@ -31,6 +34,42 @@ def timestamped(prefix: list[int], body: list[int], duration: float, first_times
     """A clip as one timed segment: prefix <|0.00|> text <|end time|> <|endoftext|> (end capped at 30 s)."""
     end = first_timestamp + min(round(duration / TIMESTAMP_STEP), TIMESTAMP_COUNT - 1)
     return [*prefix, first_timestamp, *body, end, eot]
+
+
+def timed_segments(prefix: list[int], segments: list[tuple[float, float, list[int]]], first_timestamp: int,
+                   eot: int) -> list[int]:
+    """Several timed segments: prefix (<|start|> text <|end|>)... <|endoftext|> (times capped at 30 s)."""
+    def token(seconds: float) -> int:
+        return first_timestamp + min(max(round(seconds / TIMESTAMP_STEP), 0), TIMESTAMP_COUNT - 1)
+
+    out = list(prefix)
+    for start, end, body in segments:
+        out += [token(start), *body, token(end)]
+    return [*out, eot]
+
+
+def parse_timing(timing: str) -> list[tuple[float, float, int]]:
+    """"0.00-2.31:12 2.55-4.80:9" → [(start s, end s, characters of the sentence column)]; [] when empty
+    or malformed (the clip is then timed as one segment)."""
+    out = []
+    for part in timing.split():
+        span, _, chars = part.partition(":")
+        start, _, end = span.partition("-")
+        try:
+            out.append((float(start), float(end), int(chars)))
+        except ValueError:
+            return []
+    ordered = all(a[1] <= b[0] for a, b in zip(out, out[1:])) and all(0 <= s <= e and n > 0 for s, e, n in out)
+    return out if ordered else []
+
+
+def _starts(parts: list[tuple[float, float, int]]) -> list[tuple[int, int]]:
+    """(first character, characters) of each timed sentence in the sentence column."""
+    out, at = [], 0
+    for _, _, n in parts:
+        out.append((at, n))
+        at += n
+    return out
 
 
 def _tokenizer_file(model: str | None) -> Path | None:
@@ -120,6 +159,22 @@ class LabelMaker:
             return self.tokenizer(text).input_ids
         body = self.tokenizer(text, add_special_tokens=False).input_ids
         return timestamped(self.prefix, body, duration, self.first_timestamp, self.eot)
+
+    def timed_ids(self, sentence: str, timing: str, scale: float = 1.0) -> list[int]:
+        """The clip timed sentence by sentence from its `timing` (times × `scale`, e.g. after speed
+        perturbation), with the timestamped prefix; [] when there is no timing, it does not cover the
+        sentence, or the sentences' label texts do not add up to the whole clip's."""
+        parts = parse_timing(timing)
+        if not parts or sum(n for _, _, n in parts) != len(sentence or ""):
+            return []
+        pieces = [self.text(sentence[at:at + n]) for at, n in _starts(parts)]
+        if not all(pieces) or "".join(pieces) != self.text(sentence):
+            return []
+        segments = [(start * scale, end * scale, self.tokenizer(piece, add_special_tokens=False).input_ids)
+                    for (start, end, _), piece in zip(parts, pieces)]
+        prefix = [t for t in self.prefix if t != self.first_timestamp - 1]  # without <|notimestamps|>
+        ids = timed_segments(prefix, segments, self.first_timestamp, self.eot)
+        return ids if len(ids) <= DECODER_MAX_TOKENS else []
 
     def decodes_back(self, ids: list[int], text: str) -> bool:
         """Prefix present, <|endoftext|> last, and the text tokens decode to exactly `text`."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from app.speech.audio import SAMPLE_RATE
 from app.base.files import write_atomic
 from featurize.features import PADDED_FLOAT32_BYTES
+from featurize.pipeline import FORMAT
 
 MANIFEST_NAME = "manifest.json"
 CARD_NAME = "README.md"
@@ -107,7 +108,7 @@ def write(out: Path, planned, all_stats: dict[str, dict], featurizer, specs) -> 
         splits.setdefault(p.unit.split, []).append(p.name)
     failed = [f for s in all_stats.values() for f in s.get("failed", [])]
     body = {
-        "format": "zimu-featurize/1",
+        "format": FORMAT,
         "fingerprint": featurizer.fingerprint,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "store": settings.store,

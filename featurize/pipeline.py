@@ -7,6 +7,7 @@ Per clip, in this order (the first reason that applies is the one counted):
   text        app.language.text.normalize_label; nothing left          -> dropped: empty_sentence
   labels      Whisper ids over the decoder's 448 positions     -> dropped: label_too_long
               ids not decoding back to the text               -> dropped: label_mismatch
+              (and, when the table has a `timing` column, the clip timed sentence by sentence)
   audio       decode + resample to 16 kHz mono; failure        -> dropped: decode_failed (logged with path)
   augment     training splits only, per copy (speed, noise)
   duration    over --max-duration-in-seconds (30 s)            -> dropped: audio_too_long
@@ -32,7 +33,7 @@ from featurize.sources import DEFAULT_MAX_FILE_MB, REFUSALS, Refused, Unit, copi
 
 log = logging.getLogger("featurize")
 
-FORMAT = "zimu-featurize/1"  # bump when the row format changes: old shards then stop matching
+FORMAT = "zimu-featurize/2"  # bump when the row format changes: old shards then stop matching
 DROP_REASONS = (*REFUSALS, "empty_sentence", "label_too_long", "label_mismatch", "decode_failed", "audio_too_long")
 MAX_FAILED_LISTED = 50  # per shard: decode failures in `failed`, and clip names per drop reason
 
@@ -186,6 +187,8 @@ class Featurizer:
             rows["source"].append(unit.source.written)
             rows["text"].append(text)
             rows["labels"].append(self.labels.ids(text, duration) if s.timestamps else ids)
+            # Speed perturbation moves every sentence by the same factor as the clip's length.
+            rows["timed_labels"].append(self.labels.timed_ids(clip.sentence, clip.timing, clip_audio.size / audio.size))
             rows["duration"].append(duration)
             rows["augment"].append(note)
             if s.store == "audio":

@@ -55,7 +55,8 @@ class WhisperInputs:
         rows = [dict(zip(names, values)) for values in zip(*batch.values())]
         out = {"input_features": [self.features_of(r) for r in rows], "labels": batch["labels"]}
         for name in self.keep:
-            out[name] = batch[name]
+            if name in batch:  # a column older shards lack (timed_labels) is simply not there
+                out[name] = batch[name]
         return out
 
 

@@ -41,6 +41,9 @@ def schema(store: str, sampling_rate: int = SAMPLE_RATE) -> pa.Schema:
         "source": Value("string"),  # the --source it came from, as typed
         "text": Value("string"),  # app.language.text.normalize_label form
         "labels": List(Value("int32")),  # Whisper token ids, prefix and <|endoftext|> included
+        # The clip timed sentence by sentence, <|start|> text <|end|> each, when its table gave a timing;
+        # else empty (training then times the clip as one segment).
+        "timed_labels": List(Value("int32")),
         "duration": Value("float32"),  # seconds, after augmentation
         "augment": Value("string"),  # what augmentation did, e.g. "speed=1.1,noise=white@12.0dB"
     }

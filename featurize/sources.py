@@ -141,6 +141,7 @@ class Clip:
     path: str | None = None
     data: bytes | None = None
     refused: Refused | None = None  # decided when the table was read (fields, path outside the folder)
+    timing: str = ""  # "START-END:CHARS ..." per sentence, when the table says (featurize.labels.parse_timing)
 
     def check(self, max_bytes: int) -> None:
         """Raise Refused unless the clip may be read; cheap (a stat), so it runs before @WEIGHT
@@ -203,6 +204,7 @@ class Row(NamedTuple):
     name: str  # what logs show
     refusal: str = ""  # one of REFUSALS when the row is refused, else ""
     detail: str = ""
+    timing: str = ""  # the table's optional `timing` column: where each sentence is (featurize.labels)
 
 
 @dataclass
@@ -229,7 +231,8 @@ class Unit:
         if self.rows is not None:
             for row in self.rows:
                 refused = Refused(row.refusal, row.detail) if row.refusal else None
-                yield Clip(key=row.key, sentence=row.sentence, name=row.name, path=row.path, refused=refused)
+                yield Clip(key=row.key, sentence=row.sentence, name=row.name, path=row.path, refused=refused,
+                           timing=row.timing)
             return
         yield from _hf_clips(self)
 
@@ -275,7 +278,8 @@ def _local_rows(spec: SourceSpec, split: str, columns: tuple[str, str], allow_ou
         path = os.path.normpath(os.path.join(audio_root, rel))  # an absolute `rel` replaces the root
         refusal, detail = _row_refusal(row, len(names), rel, path, dataset, allow_outside)
         name = f"{table.name} line {line}" + (f" ({rel[:200]})" if rel else "") if refusal else path
-        out.append(Row(key or f"line{line}", path, row.get(text_column) or "", name, refusal, detail))
+        out.append(Row(key or f"line{line}", path, row.get(text_column) or "", name, refusal, detail,
+                       row.get("timing") or ""))
     return out
 
 

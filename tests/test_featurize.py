@@ -462,3 +462,33 @@ def test_num_proc_gives_the_same_rows(logmel_out, mini_cv, tmp_path):
     assert proc.returncode == 0, stderr
     for split in ("train", "dev"):
         assert table(out, split).equals(table(logmel_out, split))
+
+
+def test_a_clip_of_several_timed_sentences_is_labelled_one_segment_per_sentence(zh_synth, tmp_path):
+    """The many-voice corpus's `timing` column → `timed_labels`: <|start|> sentence <|end|> per sentence,
+    moved with speed perturbation; a clip without (or with a wrong) timing keeps it empty."""
+    from app.speech.audio import SAMPLE_RATE, load_audio, write_audio
+    from tests.conftest import joined_audio
+
+    first, second = read_split("train")[:2]
+    root = tmp_path / "timed"
+    (root / "clips").mkdir(parents=True)
+    write_audio(joined_audio([first, second], 0.3), root / "clips" / "two.wav")
+    write_audio(joined_audio([first], 0.0), root / "clips" / "one.wav")
+    one = load_audio(clip_path(first)).size / SAMPLE_RATE
+    two = load_audio(clip_path(second)).size / SAMPLE_RATE
+    sentence = first["sentence"] + second["sentence"]
+    timing = f"0.00-{one:.2f}:{len(first['sentence'])} {one + 0.3:.2f}-{one + 0.3 + two:.2f}:{len(second['sentence'])}"
+    rows = [{**first, "path": "two.wav", "sentence": sentence, "timing": timing},
+            {**first, "path": "one.wav", "timing": "0.00-1.00:999"}]  # does not cover the sentence
+    write_split(root, "train", rows, [*HEADER, "timing"])
+    out = tmp_path / "out"
+    assert featurize("--source", f"cv:{root}:train", "--out", out, "--speed_perturb", "0.9") == 0
+    got = {r["id"].split("#")[0]: r for r in table(out, "train").to_pylist()}
+    tokenizer = labels.load_tokenizer(None)
+    text = tokenizer.decode(got["two.wav"]["timed_labels"], decode_with_timestamps=True)
+    start = f"<|{round((one + 0.3) / 0.9 / 0.02) * 0.02:.2f}|>"
+    assert text.startswith("<|startoftranscript|><|zh|><|transcribe|><|0.00|>" + normalize_label(first["sentence"]))
+    assert start + normalize_label(second["sentence"]) in text and text.endswith("|><|endoftext|>")
+    assert text.count("<|") == 8 and got["two.wav"]["labels"][:4] == PREFIX  # the plain form is unchanged
+    assert got["one.wav"]["timed_labels"] == []

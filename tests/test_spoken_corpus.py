@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from app.evaluation.spoken_corpus import sentences_by_split, text_split, zh_synth_splits
+from featurize.labels import parse_timing
 from tests.conftest import DATA, ROOT
 
 
@@ -56,6 +57,8 @@ def test_corpus_command_writes_common_voice_layout_with_eval_voices_apart(voices
     for split, split_rows in rows.items():
         for r in split_rows:
             audio = load_audio(out / "clips" / r["path"])
+            timing = parse_timing(r["timing"])  # every sentence placed, in order, inside the clip
+            assert sum(n for _, _, n in timing) == len(r["sentence"]) and timing[-1][1] <= audio.size / 16000 + 0.05
             segments, _ = model.transcribe(audio, language="zh", beam_size=5)
             references.append(r["sentence"])
             heard.append("".join(s.text for s in segments))

@@ -286,6 +286,18 @@ def test_label_forms_and_collator(processor):
     assert forms.plain(timed) == plain and forms.timestamped(timed, 1.5) == timed
     assert forms.timestamped(plain, 99.0)[-2] == tok.convert_tokens_to_ids("<|30.00|>")
 
+    # A row that featurize timed sentence by sentence gets that form wherever the timestamped one is chosen.
+    from training.data import WhisperExamples
+
+    sentences = [*prefix[:3], tok.convert_tokens_to_ids("<|0.00|>"), *tok("你好。", add_special_tokens=False).input_ids,
+                 tok.convert_tokens_to_ids("<|0.80|>"), tok.convert_tokens_to_ids("<|1.10|>"),
+                 *tok("再见。", add_special_tokens=False).input_ids, tok.convert_tokens_to_ids("<|2.00|>"), tok.eos_token_id]
+    rows = [{"id": str(i), "duration": 2.0, "labels": plain, "timed_labels": sentences} for i in range(40)]
+    chosen = [WhisperExamples(rows, forms, timestamp_fraction=0.5).labels(r) for r in rows]
+    assert {tuple(c) for c in chosen} == {tuple(plain), tuple(sentences)}
+    assert WhisperExamples(rows, forms, timestamp_fraction=1.0).labels({**rows[0], "timed_labels": []}) == \
+        forms.timestamped(plain, 2.0)
+
     import numpy as np
 
     batch = WhisperCollator(tok.convert_tokens_to_ids("<|startoftranscript|>"), tok.pad_token_id)(

