@@ -657,6 +657,21 @@ def test_cached_layer_input_run_trains_the_top_encoder_layer_with_the_same_loss(
     assert json.loads((cached / "config.json").read_text())["architectures"] == ["WhisperForConditionalGeneration"]
 
 
+@pytest.mark.slow
+def test_frozen_decoder_run_trains_the_encoder_only(work, features, tiny_base):
+    from safetensors.torch import load_file
+
+    run = _two_step_run(work, features, tiny_base, "run-frozen-decoder", "--freeze_decoder", "true",
+                        "--learning_rate", "1e-3", "--warmup_steps", "0")
+    trained, base = load_file(run / "model.safetensors"), load_file(tiny_base / "model.safetensors")
+    decoder = [k for k in base if k.startswith(("model.decoder.", "proj_out."))]
+    assert decoder and all((trained[k] == base[k]).all() for k in decoder if k in trained)
+    assert any(not (trained[k] == base[k]).all() for k in base if k.startswith("model.encoder.layers."))
+    refused = _python("-m", "training", "--data", str(features), "--out", str(work / "nothing"),
+                      "--freeze_decoder", "true", "--freeze_encoder", "true", env=_env(work), check=False)
+    assert refused.returncode != 0 and refused.stderr.strip().splitlines()[-1].startswith("error: --freeze-decoder")
+
+
 def test_error_kinds_split_character_errors_the_way_a_learner_would():
     from app.language.text import char_errors
     from training.evaluate import error_kinds

