@@ -22,8 +22,9 @@
 #             the voices for the base's own decoder; 40 steps, lr 3e-5 (~25 min)
 # top6        all 6 encoder layers + decoder, otherwise as enc6 (~25 min)
 # mixes       WiSE-FT mixes (training.merge, each half its own alpha) of top6 and dec, scored on real dev
-# chosen      CHOSEN=NAME (a folder under runs/mv): scored once on real test and the whole zh-synth test,
-#             with the base on zh-synth test, and compared with the base on real test (training.compare)
+# chosen      CHOSEN=NAME (a folder under runs/mv): scored once on real test, the whole zh-synth test and the
+#             corpus's test (two voices never trained on), the base beside it, and compared with the base on
+#             real test (training.compare)
 #
 # Every model is scored on real dev by the app's decoder (training.evaluate); results go to
 # runs/results/mv-NAME-{real,zs}-{dev,test}.{csv,json}.
@@ -36,14 +37,14 @@ FEATURES=${FEATURES:-out/many-voices}
 FEATURES_MV=${FEATURES_MV:-out/many-voices-only}
 mkdir -p runs/mv runs/results
 
-COMMON=(--base embedded --precision bf16 --per-device-train-batch-size 16 --eval-strategy no --final-eval false
+COMMON=(--base embedded --precision bf16 --per-device-train-batch-size 16 --eval-strategy no --final-eval false --eval-split ""
         --save-total-limit 2 --activation-checkpointing false --dataloader-num-workers 0 --logging-steps 5)
 DEC=(--cache-encoder-outputs true --max-steps 60 --warmup-steps 6 --learning-rate 2.5e-5 --save-steps 30)
 TOP6=(--cache-encoder-outputs true --train-encoder-top-layers 6 --max-steps 40 --warmup-steps 4
       --learning-rate 3e-5 --save-steps 10)
 
-score() {  # $1 name, $2 model, $3 real|zs, $4 split
-  local data=$REAL; [ "$3" = zs ] && data=$DATA
+score() {  # $1 name, $2 model, $3 real|zs|mv (the corpus: its dev/test are the voices never trained on), $4 split
+  local data=$REAL; [ "$3" = zs ] && data=$DATA; [ "$3" = mv ] && data=$CORPUS
   python -m training.evaluate --model "$2" --data "$data" --split "$4" \
     --csv "runs/results/mv-$1-$3-$4.csv" --json "runs/results/mv-$1-$3-$4.json"
 }
@@ -91,6 +92,8 @@ for step in "$@"; do
     chosen)
       : "${CHOSEN:?CHOSEN=NAME: the folder under runs/mv that the dev rule chose}"
       score "$CHOSEN" "runs/mv/$CHOSEN" real test; score "$CHOSEN" "runs/mv/$CHOSEN" zs test
+      score "$CHOSEN" "runs/mv/$CHOSEN" mv test
+      [ -f runs/results/mv-base-mv-test.csv ] || score base embedded mv test
       [ -f runs/results/mv-base-zs-test.csv ] || score base embedded zs test
       python -m training.compare runs/results/mv-base-real-test.csv "runs/results/mv-$CHOSEN-real-test.csv" ;;
     all) "$0" real text corpus features features-mv base dec dec-seed dec-l2sp lora dec-mv enc6 top6 mixes ;;
