@@ -14,13 +14,13 @@
 # features    the corpus's train (augmented: speed 0.9-1.1, half noised at 15-35 dB) + a seeded 10 % of
 #             zh-synth train (its own voice, 300 clips) as shards; features-mv: the corpus alone
 # base        the embedded base on real dev and test (per-clip CSVs for training.compare)
-# dec         decoder only on the cached encoder (~5 min cache once, ~2 min training): 60 steps of 16,
-#             lr 2.5e-5. dec-seed: the same with seed 43 (how far two runs of one recipe land: the noise
+# dec         decoder only on the cached encoder (~5 min cache once, then ~17 min: the corpus's labels are
+#             long, 1-3 sentences of up to 40 characters): 60 steps of 16 (1.8 epochs), lr 2.5e-5. dec-seed: the same with seed 43 (how far two runs of one recipe land: the noise
 #             floor). dec-l2sp: + L2-SP 2000. lora: LoRA r 32 on the decoder, lr 1e-3. dec-mv: the corpus
 #             alone (no zh-synth: the share of multi-voice vs zh-synth data)
 # enc6        all 6 encoder layers on the layer-0 cache, decoder frozen (--freeze-decoder): the encoder learns
-#             the voices for the base's own decoder; 40 steps, lr 3e-5 (~25 min)
-# top6        all 6 encoder layers + decoder, otherwise as enc6 (~25 min)
+#             the voices for the base's own decoder; 20 steps (0.6 epoch), lr 3e-5
+# top6        all 6 encoder layers + decoder, otherwise as enc6
 # mixes       WiSE-FT mixes (training.merge, each half its own alpha) of top6 and dec, scored on real dev
 # chosen      CHOSEN=NAME (a folder under runs/mv): scored once on real test, the whole zh-synth test and the
 #             corpus's test (two voices never trained on), the base beside it, and compared with the base on
@@ -40,8 +40,8 @@ mkdir -p runs/mv runs/results
 COMMON=(--base embedded --precision bf16 --per-device-train-batch-size 16 --eval-strategy no --final-eval false --eval-split ""
         --save-total-limit 2 --activation-checkpointing false --dataloader-num-workers 0 --logging-steps 5)
 DEC=(--cache-encoder-outputs true --max-steps 60 --warmup-steps 6 --learning-rate 2.5e-5 --save-steps 30)
-TOP6=(--cache-encoder-outputs true --train-encoder-top-layers 6 --max-steps 40 --warmup-steps 4
-      --learning-rate 3e-5 --save-steps 10)
+TOP6=(--cache-encoder-outputs true --train-encoder-top-layers 6 --max-steps 20 --warmup-steps 2
+      --learning-rate 3e-5 --save-steps 5)
 
 score() {  # $1 name, $2 model, $3 real|zs|mv (the corpus: its dev/test are the voices never trained on), $4 split
   local data=$REAL; [ "$3" = zs ] && data=$DATA; [ "$3" = mv ] && data=$CORPUS
