@@ -79,8 +79,9 @@ class WhisperFromEncoderLayer(WhisperForConditionalGeneration):
 
 
 def configure(model, *, language: str | None, task: str, spec_augment: dict | None, freeze_encoder: bool,
-              lora: dict | None, freeze_decoder: bool = False, gradient_checkpointing: bool, reentrant_checkpointing: bool = False,
-              encoder_top_layers: int = 0, from_encoder_layer_input: bool = False, int8_aware: bool = False):
+              lora: dict | None, gradient_checkpointing: bool, freeze_decoder: bool = False,
+              reentrant_checkpointing: bool = False, encoder_top_layers: int = 0,
+              from_encoder_layer_input: bool = False, int8_aware: bool = False):
     """Apply the training options; returns the model to train (a PeftModel with LoRA).
 
     * generation: language/task forced for evaluation (the Hub's old forced_decoder_ids dropped),
