@@ -12,12 +12,13 @@
 #             0.9-1.1) in four voices (zf_xiaobei zf_xiaoxiao zm_yunxi zm_yunxia); dev and test sentences in
 #             two voices never trained on (zf_xiaoyi zm_yunjian). ~25 min on 2 cores; a rerun resumes
 # features    the corpus's train (augmented: speed 0.9-1.1, half noised at 15-35 dB) + a seeded 10 % of
-#             zh-synth train (its own voice, 300 clips) as shards; features-mv: the corpus alone
+#             zh-synth train (its own voice, 274 clips) as shards; features-mv: the corpus alone
 # base        the embedded base on real dev and test (per-clip CSVs for training.compare)
-# dec         decoder only on the cached encoder (~5 min cache once, then 5-17 min by machine: the labels are
-#             long, 1-3 sentences of up to 40 characters): 60 steps of 16 (1.8 epochs), lr 2.5e-5. dec-seed: the same with seed 43 (how far two runs of one recipe land: the noise
-#             floor). dec-l2sp: + L2-SP 2000. lora: LoRA r 32 on the decoder, lr 1e-3. dec-mv: the corpus
-#             alone (no zh-synth: the share of multi-voice vs zh-synth data)
+# dec         decoder only on the cached encoder (~5 min cache once, then 5-17 min by machine: the labels
+#             are long, 1-3 sentences of up to 40 characters): 60 steps of 16 (1.8 epochs), lr 2.5e-5.
+#             dec-seed: the same with seed 43 (how far two runs of one recipe land: the noise floor).
+#             dec-l2sp: + L2-SP 2000. lora: LoRA r 32 on the decoder, lr 1e-3. dec-mv: the corpus alone
+#             (no zh-synth: the share of multi-voice vs zh-synth data)
 # enc6        all 6 encoder layers on the layer-0 cache, decoder frozen (--freeze-decoder): the encoder learns
 #             the voices for the base's own decoder; 20 steps (0.6 epoch), lr 3e-5
 # top6        all 6 encoder layers + decoder, otherwise as enc6
@@ -29,7 +30,7 @@
 #             real dev predicts real test (no choice is made on it)
 #
 # Every model is scored on real dev by the app's decoder (training.evaluate); results go to
-# runs/results/mv-NAME-{real,zs}-{dev,test}.{csv,json}.
+# runs/results/mv-NAME-{real,zs,mv}-{dev,test}.{csv,json}.
 set -euo pipefail
 DATA=${DATA:-../shared/data/zh-synth}
 REAL=${REAL:-../real-speech}
