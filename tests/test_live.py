@@ -246,3 +246,33 @@ def test_a_phrase_said_again_at_once_with_a_character_heard_otherwise_is_dropped
     assert texts(policy.fresh(hyp("四位一同去月下漫步吧不许", start=2.1))) == "不许"
     # Speech that goes on differently is kept, even when it starts alike.
     assert texts(policy.fresh(hyp("月亮很美", start=2.1))) == "月亮很美"
+
+
+def test_replay_on_cpu_time_feeds_together_what_arrived_while_decoding_took_its_cpu_time():
+    from app.speech.live import replay
+
+    cpu = [100.0]  # a fake CPU clock: each feed costs 0.8 s of CPU
+
+    class Fake:
+        received, clock = 0.0, None
+
+        def __init__(self):
+            self.fed, self.moments = [], []
+
+        def feed(self, chunk):
+            cpu[0] += 0.8
+            self.fed.append(chunk.size / 16000)
+            self.moments.append(self.clock())
+            return []
+
+        def finish(self):
+            return []
+
+    fake = Fake()
+    list(replay(fake, np.zeros(3 * 16000, dtype=np.float32), False, 0.5, cpu_clock=lambda: cpu[0]))
+    # 0.5 s arrives at 0.5 s and is done at 1.3 s; by then 0.8 s more has come, fed at once (done at
+    # 2.1 s), and so on, until the last 0.1 s of the file.
+    assert fake.fed == pytest.approx([0.5, 0.8, 0.8, 0.8, 0.1], abs=1e-3)
+    assert fake.moments == pytest.approx([1.3, 2.1, 2.9, 3.7, 4.5], abs=1e-3)
+    with pytest.raises(ValueError):
+        list(replay(fake, np.zeros(16000, dtype=np.float32), True, cpu_clock=lambda: cpu[0]))

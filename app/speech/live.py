@@ -520,16 +520,26 @@ class LiveTranscriber:
         return [piece]
 
 
-def replay(transcriber: LiveTranscriber, audio: np.ndarray, realtime: bool, chunk: float = 0.5) -> Iterator[list[Piece]]:
+def replay(transcriber: LiveTranscriber, audio: np.ndarray, realtime: bool, chunk: float = 0.5,
+           cpu_clock: Callable[[], float] | None = None) -> Iterator[list[Piece]]:
     """Feed a file as a microphone would, `chunk` seconds at a time, yielding what each feed commits.
     `realtime`: audio arrives at the pace it was spoken (what decoding could not keep up with arrives
     together at the next feed) and `committed_at` is wall time since the first sample; otherwise
-    chunks follow each other as fast as decoding goes and `committed_at` is the audio time received."""
+    chunks follow each other as fast as decoding goes and `committed_at` is the audio time received.
+    `cpu_clock` (time.process_time; not with `realtime`): real time simulated on the CPU time this
+    process spends: a moment is when the audio arrived plus the CPU time the feeds since took, and
+    what arrived meanwhile is fed together, as in real time on a machine where the decoding has its
+    core to itself (wall time on a machine shared with other work measures that work too)."""
+    if realtime and cpu_clock is not None:
+        raise ValueError("replay: realtime and cpu_clock are two clocks; pass one")
     audio = to_float32(np.asarray(audio).reshape(-1))
     step = max(1, int(chunk * SAMPLE_RATE))
     started = time.monotonic()
+    simulated = {"now": 0.0, "cpu": 0.0}  # the simulated clock at the feed's start, the CPU clock then
     if realtime:
         transcriber.clock = lambda: time.monotonic() - started
+    elif cpu_clock is not None:
+        transcriber.clock = lambda: simulated["now"] + cpu_clock() - simulated["cpu"]
     else:
         transcriber.clock = lambda: transcriber.received
     fed = 0
@@ -540,6 +550,13 @@ def replay(transcriber: LiveTranscriber, audio: np.ndarray, realtime: bool, chun
             if wait > 0:
                 time.sleep(wait)
             due = min(audio.size, max(due, int((time.monotonic() - started) * SAMPLE_RATE)))
-        yield transcriber.feed(audio[fed:due])
+        elif cpu_clock is not None:
+            now = max(simulated["now"], due / SAMPLE_RATE)  # idle until the chunk has arrived
+            due = min(audio.size, max(due, int(now * SAMPLE_RATE)))
+            simulated.update(now=now, cpu=cpu_clock())
+        pieces = transcriber.feed(audio[fed:due])
+        if cpu_clock is not None:  # before the caller's own work on what is yielded
+            simulated.update(now=transcriber.clock(), cpu=cpu_clock())
+        yield pieces
         fed = due
     yield transcriber.finish()
