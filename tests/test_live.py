@@ -276,3 +276,14 @@ def test_replay_on_cpu_time_feeds_together_what_arrived_while_decoding_took_its_
     assert fake.moments == pytest.approx([1.3, 2.1, 2.9, 3.7, 4.5], abs=1e-3)
     with pytest.raises(ValueError):
         list(replay(fake, np.zeros(16000, dtype=np.float32), True, cpu_clock=lambda: cpu[0]))
+
+
+def test_phases_are_reported_each_and_as_means():
+    from app.evaluation.live import phases_report
+
+    runs = [{"phase": 0.0, "cer_live": 0.20, "latency_median": 1.0, "latency_p95": 2.0, "changed": 0, "words": 300},
+            {"phase": 0.17, "cer_live": 0.16, "latency_median": 0.9, "latency_p95": 2.6, "changed": 1, "words": 301}]
+    text = phases_report(runs)
+    assert "phase 0.17 s: CER live 16.00%" in text
+    assert "mean of 2 phases: CER live 18.00%, latency median 0.95 s, p95 2.30 s; changed at most 1" in text
+    assert phases_report(runs[:1]) == ""  # one run: its figures are the report's own

@@ -6,6 +6,7 @@ microphone would, then scored.
     python -m app.evaluation.live ../shared/data/zh-synth --set voices          # many synthesised voices
     python -m app.evaluation.live ../shared/data/zh-synth --clips 15 --no-realtime   # quick, audio time
     python -m app.evaluation.live ../real-speech --set real --cpu-clock          # real time on CPU time
+    python -m app.evaluation.live ../real-speech --set real --no-realtime --phases 0,0.17,0.33   # 3 runs, means
 
 The file is app.evaluation.continuous's file of the chosen `--set`: `zh-synth` (a seeded sample of
 test clips, 0.12-0.3 s apart), `voices` (the same sentences narrated by the offered voices in
@@ -16,7 +17,10 @@ with it for the CPU, as in the browser; with `--no-realtime` chunks follow as fa
 and moments are audio time (what an infinitely fast machine would show); with `--cpu-clock` real
 time is simulated on the CPU time the process spends (a moment is when the audio arrived plus the
 CPU time decoding took since, what arrived meanwhile is fed together): real time as on a quiet
-machine, measurable on a busy one, where wall time measures the other work too. Reported:
+machine, measurable on a busy one, where wall time measures the other work too. `--phases` runs the
+live pass once per phase, the file behind that many seconds of silence: the same speech met at other
+chunk boundaries, so other buffers and decodings; one run's CER moves by points with the phase
+alone, so a choice between policies is made on the means. Reported:
 
 * **latency**: for each word of the committed text (jieba), from the end of its audio (its last
   character's end as the committing hypothesis timed it) to the moment it was committed; median and
@@ -96,7 +100,10 @@ def run_offline(audio: np.ndarray, model) -> tuple[str, float]:
 
 
 def evaluate(kind: str, data: Path, out: Path, clips: int | None, minutes: float, seed: int, realtime: bool,
-             options=None, cpu_clock: bool = False) -> dict:
+             options=None, cpu_clock: bool = False, phases: tuple[float, ...] = (0.0,)) -> dict:
+    """The live pass once per phase (seconds of silence before the file: the same speech met by
+    other chunk boundaries and so other decodings), the offline pass once; the figures are the first
+    phase's, with every phase's under "runs"."""
     from app.language.text import cer
     from app.speech.audio import SAMPLE_RATE, load_audio
     from app.speech.model import load_model
@@ -108,9 +115,14 @@ def evaluate(kind: str, data: Path, out: Path, clips: int | None, minutes: float
     from app.speech.live import LiveOptions
 
     options = options or LiveOptions()
-    live = run_live(audio, model, realtime, options, cpu_clock)
+    runs = [run_live(np.concatenate([np.zeros(int(round(phase * SAMPLE_RATE)), dtype=audio.dtype), audio]),
+                     model, realtime, options, cpu_clock) for phase in phases]
+    live = dict(runs[0])
     offline, offline_seconds = run_offline(audio, model)
     truth = "".join(reference.texts)
+    live["runs"] = [{"phase": phase, "cer_live": cer([truth], [run["text"]]), "latency_median": run["latency_median"],
+                     "latency_p95": run["latency_p95"], "changed": run["changed"], "words": run["words"]}
+                    for phase, run in zip(phases, runs)]
     live.update(set=kind, clips=len(reference.texts), seconds=audio.size / SAMPLE_RATE, realtime=realtime,
                 cpu_clock=cpu_clock,
                 cer_live=cer([truth], [live["text"]]), cer_live_vs_offline=cer([offline], [live["text"]]),
@@ -129,7 +141,19 @@ def report(r: dict) -> str:
             f"changed: {r['changed']} characters; CER live {r['cer_live']:.2%}, offline {r['cer_offline']:.2%}, "
             f"live against offline {r['cer_live_vs_offline']:.2%}; {r['decodings']} decodings, "
             f"{r['decode_seconds']:.1f} s decoding for {r['seconds']:.1f} s of audio; offline path "
-            f"{r['offline_seconds']:.1f} s")
+            f"{r['offline_seconds']:.1f} s" + phases_report(r.get("runs", [])))
+
+
+def phases_report(runs: list[dict]) -> str:
+    """Every phase's figures and their means (one run's CER moves by points with the phase alone)."""
+    if len(runs) < 2:
+        return ""
+    lines = [f"\n  phase {run['phase']:g} s: CER live {run['cer_live']:.2%}, latency median {run['latency_median']:.2f} s, "
+             f"p95 {run['latency_p95']:.2f} s, changed {run['changed']}, {run['words']} words" for run in runs]
+    mean = {key: float(np.mean([run[key] for run in runs])) for key in ("cer_live", "latency_median", "latency_p95")}
+    return "".join(lines) + (f"\n  mean of {len(runs)} phases: CER live {mean['cer_live']:.2%}, latency median "
+                             f"{mean['latency_median']:.2f} s, p95 {mean['latency_p95']:.2f} s; changed at most "
+                             f"{max(run['changed'] for run in runs)}")
 
 
 def live_options(args):
@@ -159,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beam-size", type=int, default=None, help="the live decoding's beam (default: LiveOptions')")
     parser.add_argument("--by-chars", action="store_true", help="commit agreed characters, not only whole words")
     parser.add_argument("--out", type=Path, default=None, help="where the joined file goes (default: temporary)")
+    parser.add_argument("--phases", type=lambda v: tuple(float(x) for x in v.split(",")), default=(0.0,),
+                        help="seconds of silence before the file, comma-separated: one live run each, and their "
+                             "means (default 0: one run)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args(argv)
     from app.base.errors import UserError
@@ -166,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="zimu-live-") as tmp:
             result = evaluate(args.kind, args.data, args.out or Path(tmp), args.clips, args.minutes, args.seed,
-                              args.realtime and not args.cpu_clock, live_options(args), args.cpu_clock)
+                              args.realtime and not args.cpu_clock, live_options(args), args.cpu_clock, args.phases)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
