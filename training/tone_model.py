@@ -5,6 +5,9 @@
 * `--corpus`: training.tone_corpus's folder: connected speech of four train voices (train.jsonl) whose
   syllable spans and tones are exact; its dev voice (dev.jsonl) chooses the network's size and the
   flagging threshold. Its test voices are never read here.
+* `--citation`: training.citation_syllables' folder: syllables said alone in the four citation tones
+  (PSOLA-resynthesised voices); the train voices' speakers are trained on, the dev voice's are scored
+  beside the connected dev speech. Connected speech holds no syllable said by itself.
 * `--syllables`: training.tone_syllables's folder of real isolated syllables; only the speakers in
   `--train-speakers` are used (the rest are held out for app.evaluation.tones and nothing else).
 
@@ -30,7 +33,7 @@ import numpy as np
 from app.practice.tone_model import MODEL_FILE, TONES, Calibration, ToneModel, speaker_calibrations, syllable_features
 from app.practice.tones import pitch_track, voiced_span
 from app.speech.audio import load_audio
-from training.tone_corpus import read
+from training.tone_corpus import VOICE_SPLITS, read
 
 HIDDEN = (32,)
 SEED = 0
@@ -92,12 +95,20 @@ def syllable_examples(folder: Path, speakers: set[str] | None) -> dict:
     return {k: np.array(v) for k, v in out.items()}
 
 
-def fit(x: np.ndarray, y: np.ndarray, hidden=HIDDEN, alpha: float = 1e-3) -> ToneModel:
+def citation_examples(folder: Path, split: str) -> dict:
+    """training.citation_syllables' syllables of the speakers drawn from `split`'s voices (speaker VOICE-cN)."""
+    with open(folder / "syllables.tsv", encoding="utf-8") as f:
+        speakers = {r["speaker"] for r in csv.DictReader(f, delimiter="\t")
+                    if r["speaker"].rsplit("-c", 1)[0] in VOICE_SPLITS[split]}
+    return syllable_examples(folder, speakers)
+
+
+def fit(x: np.ndarray, y: np.ndarray, hidden=HIDDEN, alpha: float = 1e-3, seed: int = SEED) -> ToneModel:
     from sklearn.neural_network import MLPClassifier
 
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     net = MLPClassifier(hidden_layer_sizes=hidden, alpha=alpha, max_iter=400, early_stopping=True,
-                        random_state=SEED).fit((x - mean) / scale, y)
+                        random_state=seed).fit((x - mean) / scale, y)
     # sklearn's classes_ are the tones present, in order; widen the output layer to all TONES.
     weights, biases = [w.copy() for w in net.coefs_], [b.copy() for b in net.intercepts_]
     full_w = np.zeros((weights[-1].shape[0], len(TONES)))
@@ -107,6 +118,20 @@ def fit(x: np.ndarray, y: np.ndarray, hidden=HIDDEN, alpha: float = 1e-3) -> Ton
         full_b[TONES.index(int(tone))] = biases[-1][j]
     weights[-1], biases[-1] = full_w, full_b
     return ToneModel(mean, scale, tuple(weights), tuple(biases))
+
+
+def ensemble(models: list[ToneModel]) -> ToneModel:
+    """Networks of one hidden layer, trained on the same data from different seeds, as one network whose
+    logits are their mean: the hidden layers side by side, the output weights stacked and divided."""
+    if len(models) == 1:
+        return models[0]
+    first = models[0]
+    if any(len(m.weights) != 2 for m in models):
+        raise ValueError("only one-hidden-layer networks are merged")
+    n = len(models)
+    weights = (np.concatenate([m.weights[0] for m in models], axis=1), np.concatenate([m.weights[1] for m in models]) / n)
+    biases = (np.concatenate([m.biases[0] for m in models]), sum(m.biases[1] for m in models) / n)
+    return ToneModel(first.mean, first.scale, weights, biases)
 
 
 def accuracy_4(model: ToneModel, data: dict, mask=None) -> float:
@@ -128,10 +153,12 @@ def flag_threshold(model: ToneModel, data: dict, false_alarms: float = 0.10) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.tone_model", description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--citation", type=Path, help="training.citation_syllables' folder")
     parser.add_argument("--syllables", type=Path)
     parser.add_argument("--train-speakers", nargs="*", default=None,
                         help="real speakers to train on (default: none; the rest are held out)")
     parser.add_argument("--hidden", type=int, nargs="+", default=list(HIDDEN))
+    parser.add_argument("--ensemble", type=int, default=1, help="networks from this many seeds, merged into one")
     parser.add_argument("--skip-voices", nargs="*", default=[], help="train voices left out (e.g. zh-synth)")
     parser.add_argument("--alone", action="store_true",
                         help="also train on each syllable as if said by itself (measured: no gain on dev, see README)")
@@ -142,11 +169,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     train, dev = corpus_examples(args.corpus, "train", args.alone, frozenset(args.skip_voices)), corpus_examples(args.corpus, "dev", alone=True)
     x, y = train["x"], train["said"]
+    citation_dev = None
+    if args.citation:
+        citation, citation_dev = citation_examples(args.citation, "train"), citation_examples(args.citation, "dev")
+        x, y = np.concatenate([x, citation["x"]]), np.concatenate([y, citation["said"]])
+        print(f"citation syllables: {len(citation['said'])} from {len(set(citation['speaker']))} speakers")
     if args.syllables and args.train_speakers:
         real = syllable_examples(args.syllables, set(args.train_speakers))
         x, y = np.concatenate([x, real["x"]]), np.concatenate([y, real["said"]])
         print(f"real syllables: {len(real['said'])} from {sorted(set(real['speaker']))}")
-    model = fit(x, y, tuple(args.hidden))
+    model = ensemble([fit(x, y, tuple(args.hidden), seed=SEED + k) for k in range(args.ensemble)])
     threshold = flag_threshold(model, dev)
     connected, alone = ~dev["alone"], dev["alone"]
     print(f"train syllables: {len(y)}  dev 4-tone accuracy: clip calibration "
@@ -154,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{accuracy_4(model, dev, connected & (dev['calibration'] == 'speaker')):.1%}; each syllable alone, "
           f"speaker calibration {accuracy_4(model, dev, alone & (dev['calibration'] == 'speaker')):.1%}; "
           f"flag below {threshold:.3f}")
+    if citation_dev is not None:
+        print(f"dev citation syllables (said alone, the speaker's range): {accuracy_4(model, citation_dev):.1%}")
     if args.write:
         dataclasses.replace(model, flag_below=threshold).save(MODEL_FILE)
         print(f"wrote {MODEL_FILE} ({MODEL_FILE.stat().st_size} bytes)")

@@ -104,7 +104,9 @@ def corpus_report(folder: Path, split: str, aligned: bool = False) -> dict:
     tracks = {p: pitch_track(a) for p, a in audios.items()}
     speaker = speaker_calibrations((r["voice"], tracks[r["path"]]) for r in rows)
     model = default_model()
-    before, after, flags = ([], []), ([], []), {"hit": 0, "wrong": 0, "alarm": 0, "right": 0}
+    by_path = {r["path"]: r for r in rows}
+    before, after = ([], []), ([], [])
+    flags = {"hit": 0, "wrong": 0, "alarm": 0, "right": 0, "audible_hit": 0, "audible": 0}
     for r in progress(rows, unit="clip"):
         track, spans = tracks[r["path"]], timing(r, audios[r["path"]])
         heard = heard_tones(track, spans, speaker[r["voice"]], audios[r["path"]], model)
@@ -119,9 +121,32 @@ def corpus_report(folder: Path, split: str, aligned: bool = False) -> dict:
                     flags["right"] += 1
                     flags["alarm"] += h.chance_of(expected) < model.flag_below
             elif k == r["wrong"]:
+                hit = h.chance_of(expected) < model.flag_below
                 flags["wrong"] += 1
-                flags["hit"] += h.chance_of(expected) < model.flag_below
+                flags["hit"] += hit
+                right = by_path.get(r["path"].replace("-wrong", ""))
+                if right and audible_change(track, r["spans"][k], tracks[right["path"]], right["spans"][k]):
+                    flags["audible"] += 1
+                    flags["audible_hit"] += hit
     return {"clips": len(rows), "before": report(*before), "after": report(*after), "flags": flags}
+
+
+AUDIBLE = 1.0  # semitones: about the smallest pitch change in speech a listener hears
+
+
+def audible_change(track, span, right_track, right_span) -> bool:
+    """Whether a synthetic learner's wrong tone was spoken at all: the syllable's pitch differs from the
+    same voice's right reading of the sentence by AUDIBLE semitones or more, in shape (RMS after the means
+    are removed) or in level. Told another tone, the voice sometimes says the syllable as before."""
+    from app.practice.tone_model import voiced_contour
+
+    said = voiced_contour(track, *span) if span else None
+    right = voiced_contour(right_track, *right_span) if right_span else None
+    if said is None or right is None:
+        return False
+    difference = said[0] - right[0]
+    shape = float(np.sqrt(np.mean((difference - difference.mean()) ** 2)))
+    return max(shape, abs(float(difference.mean()))) >= AUDIBLE
 
 
 def syllables_report(folder: Path, speakers: list[str]) -> dict:
@@ -179,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         f = r["flags"]
         print(f"one wrong tone flagged at its syllable: {f['hit']}/{f['wrong']} = {f['hit'] / max(f['wrong'], 1):.1%}; "
               f"rightly said syllables flagged: {f['alarm']}/{f['right']} = {f['alarm'] / max(f['right'], 1):.1%}")
+        print(f"  of the wrong tones the voice spoke audibly (pitch {AUDIBLE:g} st or more from its right reading): "
+              f"{f['audible_hit']}/{f['audible']} = {f['audible_hit'] / max(f['audible'], 1):.1%}")
         return 0
     if args.syllables:
         for speaker, r in syllables_report(args.syllables, args.speakers).items():

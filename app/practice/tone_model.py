@@ -52,7 +52,7 @@ def speaker_calibrations(pairs) -> dict[str, Calibration]:
     return {speaker: Calibration.of(tracks) for speaker, tracks in groups.items()}
 
 
-def _voiced_contour(track: PitchTrack, start: float, end: float) -> tuple[np.ndarray, float] | None:
+def voiced_contour(track: PitchTrack, start: float, end: float) -> tuple[np.ndarray, float] | None:
     """POINTS semitone values over the voiced frames of [start, end] (octave jumps folded back, a 3-frame
     median), and the voiced share of the span; None when fewer than 3 frames are voiced."""
     inside = (track.times >= start) & (track.times <= end)
@@ -88,7 +88,7 @@ def syllable_features(track: PitchTrack, spans: list[tuple[float, float] | None]
     contours: list[np.ndarray | None] = []
     shares = np.zeros(n)
     for k, span in enumerate(spans):
-        found = _voiced_contour(track, *span) if span else None
+        found = voiced_contour(track, *span) if span else None
         contours.append(None if found is None else (found[0] - calibration.centre) / calibration.spread)
         shares[k] = 0.0 if found is None else found[1]
     peak = float(np.abs(audio).max()) if audio is not None and audio.size else 0.0
