@@ -1,7 +1,7 @@
 """Syllables said alone, in the four citation tones, by many voices: the tone model's lesson in how a
 syllable spoken by itself sounds (issue 26).
 
-    python -m training.citation_syllables ../citation-syllables [--per-voice 100] [--speakers 2]
+    python -m training.citation_syllables ../citation-syllables [--per-voice 100] [--speakers 4]
 
 The tone model had heard only connected speech, where a third tone is a short low fall; a learner who
 checks one syllable, or a pinyin chart, says the full citation shape (a long dip and a rise), which it
@@ -41,7 +41,7 @@ from app.speech import synthesis
 from app.speech.audio import SAMPLE_RATE, resample
 from training.tone_corpus import VOICE_SPLITS
 
-SPEAKERS = 2  # per voice
+SPEAKERS = 4  # per voice
 SEED = 2026
 # Seconds of voicing a syllable said alone lasts, by tone, at tempo 1 (Xu 1997: the third tone is the
 # longest, the fourth the shortest); a speaker's tempo scales all of them.
@@ -109,13 +109,13 @@ def syllable_pool(zh_synth: Path) -> list[str]:
     """Distinct toneless syllables (numbered letters, e.g. 'ma') of zh-synth's train sentences."""
     from app.evaluation.spoken_corpus import sentences_by_split
     from app.language.pinyin import syllables
-    from app.speech.synthesis import _letters
+    from app.speech.synthesis import letters_of
 
     seen: dict[str, None] = {}
     for sentence in sentences_by_split(zh_synth, None)["train"]:
         for s in syllables(sentence):
             if s.marked and s.marked.isalpha() and s.marked != "r":
-                seen.setdefault(_letters(s.marked), None)
+                seen.setdefault(letters_of(s.marked), None)
     return list(seen)
 
 
@@ -168,7 +168,7 @@ def write(out: Path, zh_synth: Path, per_voice: int, speakers: int, seed: int = 
                 todo = [job for job in todo if job[2] not in done]
                 if not todo:
                     continue
-                source = resample(synthesis.speak_phonemes(synthesis._syllable_ipa(letters, 1) + ".", voice),
+                source = resample(synthesis.speak_phonemes(synthesis.syllable_ipa(letters, 1) + ".", voice),
                                   synthesis.SAMPLE_RATE)
                 voiced = voiced_span(pitch_track(source))
                 if voiced is None:

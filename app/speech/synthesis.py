@@ -310,7 +310,7 @@ _IPA_PUNCTUATION = {"，": ",", "、": ",", "。": ".", "．": ".", "！": "!", 
                     ",": ",", ".": ".", "!": "!", "?": "?", ":": ":", ";": ";", "…": "…"}
 
 
-def _syllable_ipa(letters: str, tone: int) -> str:
+def syllable_ipa(letters: str, tone: int) -> str:
     """'hao', 3 → 'xau↓' with misaki's table (the spelling the model was trained on)."""
     from misaki.zh import ZHG2P
 
@@ -319,10 +319,10 @@ def _syllable_ipa(letters: str, tone: int) -> str:
 
 def _ipa(marked: str, tone: int) -> str:
     """One written syllable ('hǎo', an erhua 'r') spoken with `tone`."""
-    return "ɚ" if marked == "r" else _syllable_ipa(_letters(marked), tone)
+    return "ɚ" if marked == "r" else syllable_ipa(letters_of(marked), tone)
 
 
-def _letters(marked: str) -> str:
+def letters_of(marked: str) -> str:
     """'nǚ' → 'nv', 'hǎo' → 'hao' (pypinyin's numbered letters, tone stripped)."""
     from pypinyin.contrib.tone_convert import to_normal
 
