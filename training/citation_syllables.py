@@ -39,7 +39,7 @@ import numpy as np
 from app.base.progress import progress
 from app.speech import synthesis
 from app.speech.audio import SAMPLE_RATE, resample
-from training.tone_corpus import VOICE_SPLITS
+from training.tone_corpus import VOICE_SPLITS, cannot_speak_from
 
 SPEAKERS = 4  # per voice
 SEED = 2026
@@ -192,12 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speakers", type=int, default=SPEAKERS, help="speakers drawn per voice")
     parser.add_argument("--splits", nargs="+", choices=("train", "dev"), default=["train", "dev"])
     args = parser.parse_args(argv)
-    reason = synthesis.unavailable_reason()
-    if reason:
-        print(f"error: {reason}", file=sys.stderr)
-        return 1
-    if not (args.zh_synth / "train.tsv").is_file():
-        print(f"error: {args.zh_synth} is not zh-synth's folder (no train.tsv)", file=sys.stderr)
+    problem = cannot_speak_from(args.zh_synth)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 1
     print(f"{write(args.out, args.zh_synth, args.per_voice, args.speakers, splits=tuple(args.splits))} syllables")
     return 0

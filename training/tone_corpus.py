@@ -153,6 +153,16 @@ def read(folder: Path, split: str) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def cannot_speak_from(zh_synth: Path) -> str | None:
+    """Why speech cannot be made from zh-synth's sentences here (no synthesis, not zh-synth's folder), or None."""
+    reason = synthesis.unavailable_reason()
+    if reason:
+        return reason
+    if not (zh_synth / "train.tsv").is_file():
+        return f"{zh_synth} is not zh-synth's folder (no train.tsv)"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.tone_corpus", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
@@ -164,12 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", nargs="+", choices=list(VOICE_SPLITS), default=list(VOICE_SPLITS),
                         help="which splits to write or extend (e.g. more training speech only)")
     args = parser.parse_args(argv)
-    reason = synthesis.unavailable_reason()
-    if reason:
-        print(f"error: {reason}", file=sys.stderr)
-        return 1
-    if not (args.zh_synth / "train.tsv").is_file():
-        print(f"error: {args.zh_synth} is not zh-synth's folder (no train.tsv)", file=sys.stderr)
+    problem = cannot_speak_from(args.zh_synth)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 1
     counts = write(args.out, args.zh_synth, args.per_voice, args.wrong, splits=tuple(args.splits))
     if args.zh_synth_clips:
