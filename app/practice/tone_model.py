@@ -9,9 +9,10 @@ real voices. This one differs in three ways:
 * **features a tone shows in** (`syllable_features`): the contour at POINTS steps on that scale, its slope
   and curvature, where it turns, duration, voiced share, loudness, and the neighbouring syllables' pitch
   (declination and carry-over: a syllable after a high one starts high);
-* **learnt, not templated**: a small multilayer perceptron (FEATURES → 32 → 5: tones 1-4 and neutral)
-  trained on many voices by `python -m training.tone_model` into tone_model.npz (a few kB, committed);
-  inference here is numpy only.
+* **learnt, not templated**: a small multilayer perceptron (FEATURES → hidden → 5: tones 1-4 and
+  neutral) trained on many voices, connected speech and syllables said alone, by `python -m
+  training.tone_model` into tone_model.npz (committed: five networks of 128 merged into one of 640,
+  155 kB); inference here is numpy only.
 """
 
 from __future__ import annotations
