@@ -89,12 +89,12 @@ def resynthesise(audio: np.ndarray, voiced: tuple[float, float], semitones: np.n
     for t, st in zip(times, semitones):
         call(pitch, "Add point", float(t), float(100.0 * 2.0 ** (st / 12.0)))
     call([pitch, manipulation], "Replace pitch tier")
+    stretch = seconds / max(voiced[1] - voiced[0], 0.05)
     duration = call("Create DurationTier", "duration", 0.0, sound.duration)
-    call(duration, "Add point", float(voiced[0]), seconds / max(voiced[1] - voiced[0], 0.05))
+    call(duration, "Add point", float(voiced[0]), stretch)
     call([manipulation, duration], "Replace duration tier")
     out = call(manipulation, "Get resynthesis (overlap-add)").values[0]
     # Loudness following pitch, over the stretched voiced part.
-    stretch = seconds / max(voiced[1] - voiced[0], 0.05)
     begin, end = voiced[0], voiced[0] + seconds
     t = np.arange(out.size) / SAMPLE_RATE
     inside = (t >= begin) & (t <= end)

@@ -125,7 +125,7 @@ def evaluate(kind: str, data: Path, out: Path, clips: int | None, minutes: float
                     for phase, run in zip(phases, runs)]
     live.update(set=kind, clips=len(reference.texts), seconds=audio.size / SAMPLE_RATE, realtime=realtime,
                 cpu_clock=cpu_clock,
-                cer_live=cer([truth], [live["text"]]), cer_live_vs_offline=cer([offline], [live["text"]]),
+                cer_live=live["runs"][0]["cer_live"], cer_live_vs_offline=cer([offline], [live["text"]]),
                 cer_offline=cer([truth], [offline]), offline_seconds=offline_seconds, offline_text=offline,
                 wav=str(wav))
     return live
